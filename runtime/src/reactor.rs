@@ -1,0 +1,315 @@
+//! The reactor: one `mio::Poll` and what it knows about each registered socket.
+//!
+//! A socket ([`IoSource`]) registers once, for reading and writing, in mio's edge-triggered
+//! mode: the kernel reports a change from "not ready" to "ready" once, and then says nothing
+//! until the socket has been drained (an operation returned `WouldBlock`) and becomes ready
+//! again. So the reactor remembers what it was told: each source has a *readiness* cache, and one
+//! waker slot per direction (one reader, one writer, as in tokio and smol).
+//!
+//! An operation (`read`, `write`, `accept`...) goes through [`IoSource::poll_io`]:
+//!
+//! 1. if the cache says "ready", try the system call;
+//! 2. if it returns `WouldBlock`, clear the cache for that direction and go to 3; any other result
+//!    is the answer;
+//! 3. if the cache says "not ready", store the task's waker and return `Pending`.
+//!
+//! When [`Reactor::wait`] later gets an event for the source, it sets the cache and wakes the
+//! stored waker; the task runs again and retries the system call.
+//!
+//! A new source starts out "ready" in both directions, so the first operation always tries the
+//! system call instead of waiting for an event that may have come before registration.
+//!
+//! Why there is no tick counter as in tokio: tokio's reactor runs on other threads, so an event
+//! may land between a `WouldBlock` and the clearing of the cache. Here the reactor only runs
+//! between polls, on the loop's own thread, so nothing can change the cache while a task is
+//! between its system call and clearing it.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use mio::event::Source;
+use mio::{Events, Interest, Token};
+use slab::Slab;
+
+use crate::coop;
+
+/// The token of the `mio::Waker` that other threads use to interrupt [`Reactor::wait`].
+pub(crate) const INTERRUPT_TOKEN: Token = Token(usize::MAX);
+
+/// How many events one call to `epoll_wait` may return.
+const EVENTS_PER_WAIT: usize = 1024;
+
+/// A direction of I/O. Each source has one readiness flag and one waker slot per direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+/// What the reactor knows about one registered source.
+struct SourceState {
+    /// `ready[d]`: the last event said direction `d` is ready, and no operation in that
+    /// direction has returned `WouldBlock` since. Starts `true` (try the system call first).
+    ready: [bool; 2],
+    /// `closed[d]`: the kernel reported the direction shut down or in error. Sticky: once set,
+    /// operations keep trying the system call, which returns the end-of-file or the error.
+    closed: [bool; 2],
+    /// `waiters[d]`: the waker of the task that got `Pending` for direction `d`; taken (and
+    /// woken) by the next event for that direction.
+    waiters: [Option<Waker>; 2],
+}
+
+impl SourceState {
+    fn is_ready(&self, dir: Direction) -> bool {
+        self.ready[dir as usize] || self.closed[dir as usize]
+    }
+}
+
+/// The reactor of one runtime.
+pub(crate) struct Reactor {
+    /// The OS selector (epoll). Borrowed mutably only inside [`Reactor::wait`].
+    poll: RefCell<mio::Poll>,
+    /// The buffer `epoll_wait` fills; kept to avoid an allocation per wait.
+    events: RefCell<Events>,
+    /// Registered sources; a source's index here is its mio `Token`.
+    /// Invariant: an entry exists exactly while its `IoSource` is alive.
+    sources: RefCell<Slab<SourceState>>,
+    /// Wakers collected while handling events, woken after every borrow is released.
+    to_wake: RefCell<Vec<Waker>>,
+    /// Set when the runtime has shut down: no event will ever be delivered again, so operations
+    /// fail at once instead of waiting forever.
+    closed: Cell<bool>,
+}
+
+impl Reactor {
+    /// Creates the selector and the `mio::Waker` that lets other threads interrupt it.
+    pub(crate) fn new() -> io::Result<(Reactor, mio::Waker)> {
+        let poll = mio::Poll::new()?;
+        let interrupt = mio::Waker::new(poll.registry(), INTERRUPT_TOKEN)?;
+        let reactor = Reactor {
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(EVENTS_PER_WAIT)),
+            sources: RefCell::new(Slab::new()),
+            to_wake: RefCell::new(Vec::new()),
+            closed: Cell::new(false),
+        };
+        Ok((reactor, interrupt))
+    }
+
+    /// Blocks in `epoll_wait` for at most `timeout` (`None`: until an event comes), then records
+    /// the readiness each event reports and wakes the tasks waiting for it.
+    ///
+    /// Returns how many events arrived.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> usize {
+        let mut events = self.events.borrow_mut();
+        match self.poll.borrow_mut().poll(&mut events, timeout) {
+            Ok(()) => {}
+            // A signal interrupted the wait: a turn with no events.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return 0,
+            Err(err) => panic!("stroll: waiting for I/O events failed: {err}"),
+        }
+        let mut to_wake = self.to_wake.take();
+        let mut count = 0;
+        for event in events.iter() {
+            count += 1;
+            if event.token() != INTERRUPT_TOKEN {
+                self.record_event(event, &mut to_wake);
+            }
+            // The interrupt needs no handling: the loop drains the remote inbox every turn.
+        }
+        drop(events);
+        // Wake outside every borrow: waking may re-enter the runtime.
+        for waker in to_wake.drain(..) {
+            waker.wake();
+        }
+        *self.to_wake.borrow_mut() = to_wake;
+        count
+    }
+
+    /// Updates one source's readiness from `event` and collects the wakers to call.
+    fn record_event(&self, event: &mio::event::Event, to_wake: &mut Vec<Waker>) {
+        let mut sources = self.sources.borrow_mut();
+        // An event may name a source deregistered earlier in this batch; it is then ignored.
+        let Some(source) = sources.get_mut(event.token().0) else {
+            return;
+        };
+        let error = event.is_error();
+        let directions = [
+            (Direction::Read, event.is_readable(), event.is_read_closed()),
+            (Direction::Write, event.is_writable(), event.is_write_closed()),
+        ];
+        for (dir, ready, closed) in directions {
+            let d = dir as usize;
+            source.ready[d] |= ready;
+            source.closed[d] |= closed || error;
+            if source.is_ready(dir) {
+                to_wake.extend(source.waiters[d].take());
+            }
+        }
+    }
+
+    /// Registers `io` for both directions and returns its key (also its mio token).
+    fn register(&self, io: &mut impl Source) -> io::Result<usize> {
+        let key = self.sources.borrow_mut().insert(SourceState {
+            ready: [true, true],
+            closed: [false, false],
+            waiters: [None, None],
+        });
+        let registered = self.poll.borrow().registry().register(
+            io,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(err) = registered {
+            self.sources.borrow_mut().remove(key);
+            return Err(err);
+        }
+        Ok(key)
+    }
+
+    /// Deregisters `io` and forgets its state.
+    fn deregister(&self, io: &mut impl Source, key: usize) {
+        // Closing the socket would remove it from epoll too; deregistering is explicit.
+        let _ = self.poll.borrow().registry().deregister(io);
+        let state = self.sources.borrow_mut().try_remove(key);
+        drop(state); // Its wakers are dropped after the borrow ends.
+    }
+
+    /// Is `key` ready in `dir`? If not, stores `cx`'s waker to be woken by the next event.
+    fn poll_ready(&self, key: usize, dir: Direction, cx: &mut Context<'_>) -> Poll<()> {
+        let mut sources = self.sources.borrow_mut();
+        let source = &mut sources[key];
+        if source.is_ready(dir) {
+            return Poll::Ready(());
+        }
+        let slot = &mut source.waiters[dir as usize];
+        match slot {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        // Re-check after storing the waker. On one thread nothing can have changed in between,
+        // but this is the order that never loses a wakeup, so it is the order to learn.
+        if source.is_ready(dir) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Forgets that `key` was ready in `dir`.
+    ///
+    /// `including_closed` is set after `WouldBlock`, when the kernel has just said the direction
+    /// is not ready; it is unset after a short read or write, which says the buffer was drained or
+    /// filled but says nothing about end of file.
+    fn clear_ready(&self, key: usize, dir: Direction, including_closed: bool) {
+        let mut sources = self.sources.borrow_mut();
+        let source = &mut sources[key];
+        source.ready[dir as usize] = false;
+        if including_closed {
+            source.closed[dir as usize] = false;
+        }
+    }
+
+    /// Marks the reactor as shut down (see `closed`).
+    pub(crate) fn close(&self) {
+        self.closed.set(true);
+    }
+
+    /// How many sources are registered.
+    #[cfg(test)]
+    pub(crate) fn source_count(&self) -> usize {
+        self.sources.borrow().len()
+    }
+}
+
+/// A mio socket registered with the reactor of the runtime it was created in.
+///
+/// Deregisters itself when dropped.
+pub(crate) struct IoSource<S: Source> {
+    io: S,
+    reactor: Rc<Reactor>,
+    /// This source's key in `reactor.sources`.
+    key: usize,
+}
+
+impl<S: Source> IoSource<S> {
+    /// Registers `io` with the current runtime's reactor.
+    ///
+    /// # Panics
+    /// Outside a runtime (see [`crate::runtime::current_reactor`]).
+    pub(crate) fn new(mut io: S) -> io::Result<IoSource<S>> {
+        let reactor = crate::runtime::current_reactor();
+        let key = reactor.register(&mut io)?;
+        Ok(IoSource { io, reactor, key })
+    }
+
+    /// The mio socket, for operations that never block (addresses, options).
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Runs the non-blocking operation `op` once the source is ready in `dir`; see the module
+    /// docs for the steps.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        if self.reactor.closed.get() {
+            return Poll::Ready(Err(io::Error::other(
+                "this socket belongs to a stroll runtime that has shut down \
+                 (a socket can only be used inside the block_on that created it)",
+            )));
+        }
+        if coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
+        loop {
+            if self.reactor.poll_ready(self.key, dir, cx).is_pending() {
+                return Poll::Pending;
+            }
+            match op(&self.io) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.reactor.clear_ready(self.key, dir, true);
+                }
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    /// Records that an operation in `dir` moved fewer bytes than it asked for.
+    ///
+    /// For a stream socket that means the kernel buffer was drained (read) or filled (write),
+    /// so the next attempt would return `WouldBlock`: skipping it saves one system call per
+    /// message. tokio does the same.
+    pub(crate) fn short_transfer(&self, dir: Direction) {
+        self.reactor.clear_ready(self.key, dir, false);
+    }
+}
+
+impl<S: Source> Drop for IoSource<S> {
+    fn drop(&mut self) {
+        self.reactor.deregister(&mut self.io, self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_a_socket_deregisters_it() {
+        crate::block_on(async {
+            let reactor = crate::runtime::current_reactor();
+            let before = reactor.source_count();
+            let listener = crate::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            assert_eq!(reactor.source_count(), before + 1);
+            drop(listener);
+            assert_eq!(reactor.source_count(), before);
+        });
+    }
+}

@@ -1,0 +1,92 @@
+//! The timer store: every pending deadline of one runtime, in deadline order.
+//!
+//! A [`Sleep`](crate::time::Sleep) that is polled before its deadline registers here with its
+//! waker. Each turn, the event loop asks [`Timers::next_deadline`] how long it may wait in the
+//! reactor, and after the wait it calls [`Timers::fire_due`] to wake every sleeper whose deadline
+//! has passed.
+//!
+//! The store is an ordered map keyed by `(deadline, sequence number)`. Inserting, removing and
+//! finding the earliest deadline each cost `O(log n)`, so many thousands of timers stay cheap,
+//! and a `Sleep` that is dropped removes its entry at once: a forgotten deadline never wakes the
+//! loop for nothing. (tokio uses a hierarchical timing wheel, which is faster still but much
+//! longer to read.)
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::task::Waker;
+use std::time::Instant;
+
+/// Identifies one registered deadline. The sequence number makes keys unique and keeps timers
+/// with equal deadlines in registration order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TimerKey {
+    pub(crate) deadline: Instant,
+    seq: u64,
+}
+
+/// All registered deadlines of one runtime.
+#[derive(Default)]
+pub(crate) struct Timers {
+    /// Registered deadlines and the waker to call when each passes.
+    /// Invariant: holds exactly the timers of `Sleep`s that are alive, were polled before their
+    /// deadline, and have not fired yet.
+    entries: RefCell<BTreeMap<TimerKey, Waker>>,
+    /// The next sequence number to hand out; only grows.
+    next_seq: Cell<u64>,
+}
+
+impl Timers {
+    /// Registers a deadline; `waker` is called once it has passed.
+    pub(crate) fn insert(&self, deadline: Instant, waker: Waker) -> TimerKey {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        let key = TimerKey { deadline, seq };
+        self.entries.borrow_mut().insert(key, waker);
+        key
+    }
+
+    /// Replaces the waker of a registered timer (the `Sleep` was polled by another task), if it
+    /// has not fired yet.
+    pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) {
+        if let Some(stored) = self.entries.borrow_mut().get_mut(&key) {
+            if !stored.will_wake(waker) {
+                *stored = waker.clone();
+            }
+        }
+    }
+
+    /// Forgets a timer (its `Sleep` was dropped or reset). Does nothing if it already fired.
+    pub(crate) fn remove(&self, key: TimerKey) {
+        let removed = self.entries.borrow_mut().remove(&key);
+        drop(removed); // The waker is dropped after the borrow ends.
+    }
+
+    /// The earliest registered deadline, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.entries.borrow().keys().next().map(|key| key.deadline)
+    }
+
+    /// Removes every timer whose deadline is at or before `now` and returns their wakers, in
+    /// deadline order. The caller wakes them once no borrow is held.
+    pub(crate) fn fire_due(&self, now: Instant, fired: &mut Vec<Waker>) {
+        let mut entries = self.entries.borrow_mut();
+        while let Some(entry) = entries.first_entry() {
+            if entry.key().deadline > now {
+                break;
+            }
+            fired.push(entry.remove());
+        }
+    }
+
+    /// How many timers are registered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    /// Forgets every timer (used when the runtime shuts down).
+    pub(crate) fn clear(&self) {
+        let entries = std::mem::take(&mut *self.entries.borrow_mut());
+        drop(entries);
+    }
+}

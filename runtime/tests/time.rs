@@ -1,0 +1,151 @@
+//! Timers through the public API: sleep, deadline order, timeout, interval.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use stroll::time::{interval, sleep, sleep_until, timeout};
+use stroll::{block_on, spawn};
+
+#[test]
+fn sleep_waits_at_least_its_duration() {
+    let start = Instant::now();
+    block_on(sleep(Duration::from_millis(30)));
+    assert!(start.elapsed() >= Duration::from_millis(30));
+}
+
+#[test]
+fn sleep_until_a_past_instant_completes_at_once() {
+    block_on(async {
+        let before = Instant::now();
+        sleep_until(before).await;
+        sleep(Duration::ZERO).await;
+        assert!(before.elapsed() < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn thousands_of_timers_fire_in_deadline_order() {
+    const TIMERS: u64 = 5_000;
+    let fired = Rc::new(RefCell::new(Vec::new()));
+    let start = Instant::now();
+    block_on(async {
+        let base = Instant::now() + Duration::from_millis(20);
+        let mut handles = Vec::new();
+        // Spawn in a scrambled order so that spawn order and deadline order differ.
+        for i in 0..TIMERS {
+            let slot = (i * 7_919) % TIMERS; // 7919 is prime: a permutation of 0..TIMERS
+            let deadline = base + Duration::from_micros(slot * 20);
+            let fired = fired.clone();
+            handles.push(spawn(async move {
+                sleep_until(deadline).await;
+                fired.borrow_mut().push(slot);
+            }));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+    let fired = fired.borrow();
+    assert_eq!(fired.len() as u64, TIMERS);
+    assert!(
+        fired.windows(2).all(|pair| pair[0] < pair[1]),
+        "timers fired out of deadline order"
+    );
+    // The last deadline is 20 ms + 100 ms away; allow a very slow machine plenty.
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn timeout_gives_the_output_when_the_future_is_fast() {
+    let result = block_on(timeout(Duration::from_secs(10), async { 5 }));
+    assert_eq!(result, Ok(5));
+}
+
+#[test]
+fn timeout_elapses_when_the_future_is_slow() {
+    let start = Instant::now();
+    let result = block_on(timeout(
+        Duration::from_millis(20),
+        std::future::pending::<()>(),
+    ));
+    let err = result.unwrap_err();
+    assert_eq!(err.to_string(), "deadline has elapsed");
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    let io: std::io::Error = err.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+}
+
+#[test]
+fn timeout_drops_the_slow_future() {
+    struct Flag(Rc<RefCell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+    let dropped = Rc::new(RefCell::new(false));
+    let flag = Flag(dropped.clone());
+    block_on(async move {
+        let slow = async move {
+            let _flag = flag;
+            std::future::pending::<()>().await;
+        };
+        assert!(timeout(Duration::from_millis(5), slow).await.is_err());
+    });
+    assert!(*dropped.borrow());
+}
+
+#[test]
+fn interval_ticks_on_schedule() {
+    let period = Duration::from_millis(10);
+    let ticks = block_on(async move {
+        let mut ticker = interval(period);
+        let mut ticks = Vec::new();
+        for _ in 0..5 {
+            ticks.push(ticker.tick().await);
+        }
+        ticks
+    });
+    // Scheduled times are exactly one period apart, whatever the loop's delays.
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1] - pair[0], period);
+    }
+    // The last tick completed no earlier than it was scheduled.
+    assert!(Instant::now() >= ticks[4]);
+}
+
+#[test]
+fn interval_first_tick_is_immediate() {
+    block_on(async {
+        let start = Instant::now();
+        let mut ticker = interval(Duration::from_secs(3600));
+        let first = ticker.tick().await;
+        assert!(first <= Instant::now());
+        assert!(start.elapsed() < Duration::from_secs(60));
+    });
+}
+
+#[test]
+#[should_panic(expected = "interval period must be non-zero")]
+fn interval_rejects_a_zero_period() {
+    let _ = interval(Duration::ZERO);
+}
+
+#[test]
+fn a_sleeping_main_future_and_sleeping_tasks_all_wake() {
+    let order = block_on(async {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let log2 = log.clone();
+        let task = spawn(async move {
+            sleep(Duration::from_millis(10)).await;
+            log2.borrow_mut().push("task");
+        });
+        sleep(Duration::from_millis(30)).await;
+        log.borrow_mut().push("main");
+        task.await.unwrap();
+        let order = log.borrow().clone();
+        order
+    });
+    assert_eq!(order, ["task", "main"]);
+}

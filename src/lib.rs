@@ -1,0 +1,2 @@
+//! The workspace root package. It has no code of its own: it exists so that the top-level
+//! `tests/` folder can hold integration tests that use several of the workspace's crates.
