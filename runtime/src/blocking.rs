@@ -140,7 +140,9 @@ fn pool() -> &'static Pool {
 /// Locks a mutex, ignoring poisoning: jobs run outside the pool's locks, so a panicking job
 /// cannot leave the pool's state half-changed.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Pool {

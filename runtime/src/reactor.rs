@@ -139,7 +139,11 @@ impl Reactor {
         let error = event.is_error();
         let directions = [
             (Direction::Read, event.is_readable(), event.is_read_closed()),
-            (Direction::Write, event.is_writable(), event.is_write_closed()),
+            (
+                Direction::Write,
+                event.is_writable(),
+                event.is_write_closed(),
+            ),
         ];
         for (dir, ready, closed) in directions {
             let d = dir as usize;
@@ -299,8 +303,6 @@ impl<S: Source> Drop for IoSource<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn dropping_a_socket_deregisters_it() {
         crate::block_on(async {

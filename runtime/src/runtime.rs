@@ -4,7 +4,7 @@
 //! While it runs, a thread-local (`CURRENT`) points to it, which is how [`crate::spawn`], sockets
 //! and timers find it without being handed a handle.
 //!
-//! The loop is [`Runtime::run_until`]. Each turn has six phases, each a method you can set a
+//! The loop is `Runtime::run_until`. Each turn has six phases, each a method you can set a
 //! breakpoint on:
 //!
 //! 1. `poll_main`: poll the future given to `block_on`, if something woke it;
@@ -414,7 +414,9 @@ pub(crate) fn try_current() -> Option<Rc<Runtime>> {
 /// The reactor of the runtime running on this thread.
 #[track_caller]
 pub(crate) fn current_reactor() -> Rc<Reactor> {
-    with_current("creating a stroll socket", |runtime| runtime.reactor.clone())
+    with_current("creating a stroll socket", |runtime| {
+        runtime.reactor.clone()
+    })
 }
 
 /// The id of a runtime.

@@ -1,10 +1,10 @@
 //! Tasks: spawning, naming, joining, cancelling and yielding.
 //!
-//! A task is a future the runtime owns. [`spawn`] boxes it, wraps it in a [`TaskBody`] (which
+//! A task is a future the runtime owns. [`spawn`] boxes it, wraps it in a `TaskBody` (which
 //! catches panics and delivers the output) and adds it to the runtime's task table; the caller
 //! keeps a [`JoinHandle`] to await the output or [`abort`](JoinHandle::abort) the task.
 //!
-//! The task and its handle share one small cell, [`JoinCell`]: the task writes the result into
+//! The task and its handle share one small cell, `JoinCell`: the task writes the result into
 //! it, the handle reads it out. Neither holds the other, so dropping the handle never stops the
 //! task (it is *detached*, as in tokio), and a finished task leaves nothing behind but the cell.
 
@@ -328,7 +328,9 @@ impl JoinError {
     pub fn into_panic(self) -> Box<dyn Any + Send> {
         match self.try_into_panic() {
             Ok(payload) => payload,
-            Err(err) => panic!("JoinError::into_panic called on an error that is not a panic: {err}"),
+            Err(err) => {
+                panic!("JoinError::into_panic called on an error that is not a panic: {err}")
+            }
         }
     }
 

@@ -62,7 +62,10 @@ impl Remote {
 
     /// Queues `key` for the loop and interrupts the reactor's wait.
     fn push(&self, key: TaskKey) {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inbox = self
+            .inbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(keys) = inbox.as_mut() else {
             return; // The runtime is gone: nothing to wake.
         };
@@ -77,13 +80,19 @@ impl Remote {
 
     /// Takes every key woken from other threads since the last call.
     pub(crate) fn take(&self) -> Vec<TaskKey> {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inbox = self
+            .inbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         inbox.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Marks the runtime as gone: from now on, remote wakes are ignored.
     pub(crate) fn close(&self) {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inbox = self
+            .inbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *inbox = None;
     }
 }

@@ -126,14 +126,21 @@ fn a_detached_panic_is_reported_on_stderr_with_the_task_name() {
     // read; `STROLL_TEST_CHILD` tells the child to run it.
     if std::env::var_os("STROLL_TEST_CHILD").is_some() {
         block_on(async {
-            drop(Builder::new().name("doomed-task").spawn(async { panic!("lost panic") }));
+            drop(
+                Builder::new()
+                    .name("doomed-task")
+                    .spawn(async { panic!("lost panic") }),
+            );
             yield_now().await;
             yield_now().await;
         });
         return;
     }
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_detached_panic_is_reported_on_stderr_with_the_task_name"])
+        .args([
+            "--exact",
+            "a_detached_panic_is_reported_on_stderr_with_the_task_name",
+        ])
         .args(["--nocapture", "--test-threads=1"])
         .env("STROLL_TEST_CHILD", "1")
         .output()
@@ -146,7 +153,10 @@ fn a_detached_panic_is_reported_on_stderr_with_the_task_name() {
         .unwrap_or_else(|| panic!("no report on stderr:\n{stderr}"));
     assert!(report.contains("'doomed-task'"), "{report}");
     assert!(report.contains("lost panic"), "{report}");
-    assert!(report.contains("tasks.rs"), "the report names the spawn location: {report}");
+    assert!(
+        report.contains("tasks.rs"),
+        "the report names the spawn location: {report}"
+    );
 }
 
 #[test]
@@ -220,8 +230,13 @@ fn pending_tasks_are_dropped_when_block_on_returns() {
 }
 
 #[test]
+#[allow(clippy::async_yields_async)] // returning the handle un-awaited is the point
 fn a_handle_outliving_its_runtime_reports_cancellation() {
-    let handle = block_on(async { spawn(forever()) });
+    let handle = block_on(async {
+        let handle = spawn(forever());
+        yield_now().await;
+        handle
+    });
     assert!(handle.is_finished());
     let err = block_on(handle).unwrap_err();
     assert!(err.is_cancelled());
@@ -238,7 +253,10 @@ fn spawn_outside_a_runtime_panics_clearly() {
 fn nested_block_on_panics_clearly_and_the_runtime_stays_usable() {
     let err = catch_unwind(|| block_on(async { block_on(async {}) })).unwrap_err();
     let message = err.downcast_ref::<&str>().unwrap();
-    assert!(message.contains("inside a running stroll runtime"), "{message}");
+    assert!(
+        message.contains("inside a running stroll runtime"),
+        "{message}"
+    );
     // The thread can run a runtime again afterwards.
     assert_eq!(block_on(async { spawn(async { 1 }).await.unwrap() }), 1);
 }
@@ -324,7 +342,12 @@ fn a_wake_from_another_thread_interrupts_the_wait() {
     let (waker_out, thread) = waking_thread();
     block_on(async move {
         // Only the thread can wake this future: the timeout is only a guard against a hang.
-        let waited = stroll::time::timeout(LOST_WAKE, WaitForThread { waker_out: Some(waker_out) });
+        let waited = stroll::time::timeout(
+            LOST_WAKE,
+            WaitForThread {
+                waker_out: Some(waker_out),
+            },
+        );
         waited.await.expect("the cross-thread wake was lost");
     });
     thread.join().unwrap();
@@ -334,7 +357,9 @@ fn a_wake_from_another_thread_interrupts_the_wait() {
 fn a_wake_from_another_thread_reaches_a_spawned_task() {
     let (waker_out, thread) = waking_thread();
     block_on(async move {
-        let task = spawn(WaitForThread { waker_out: Some(waker_out) });
+        let task = spawn(WaitForThread {
+            waker_out: Some(waker_out),
+        });
         let joined = stroll::time::timeout(LOST_WAKE, task).await;
         joined.expect("the cross-thread wake was lost").unwrap();
     });

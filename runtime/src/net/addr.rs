@@ -38,10 +38,12 @@ use sealed::{Lookup, Sealed};
 pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
     let addrs = match addr.lookup() {
         Lookup::Known(addrs) => addrs?,
-        Lookup::Host(host) => spawn_blocking(move || {
-            std::net::ToSocketAddrs::to_socket_addrs(&host).map(Iterator::collect)
-        })
-        .await??,
+        Lookup::Host(host) => {
+            spawn_blocking(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&host).map(Iterator::collect)
+            })
+            .await??
+        }
     };
     if addrs.is_empty() {
         return Err(io::Error::new(

@@ -149,9 +149,7 @@ impl TcpStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let result = self
-            .io
-            .poll_io(cx, Direction::Read, |mut io| io.read(buf));
+        let result = self.io.poll_io(cx, Direction::Read, |mut io| io.read(buf));
         if let Poll::Ready(Ok(n)) = result {
             if n > 0 && n < buf.len() {
                 self.io.short_transfer(Direction::Read);
@@ -246,7 +244,11 @@ impl futures_io::AsyncRead for &TcpStream {
 }
 
 impl futures_io::AsyncWrite for &TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         TcpStream::poll_write(self.get_mut(), cx, buf)
     }
 
@@ -272,7 +274,11 @@ impl futures_io::AsyncRead for TcpStream {
 }
 
 impl futures_io::AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         TcpStream::poll_write(self.get_mut(), cx, buf)
     }
 

@@ -1,0 +1,281 @@
+//! Sockets through the public API: TCP echo, EOF, refused connections, UDP, the futures-io
+//! traits, and fairness under a flood. Everything runs over loopback and stops by itself.
+
+use std::io::{ErrorKind, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use stroll::net::{TcpListener, TcpStream, UdpSocket};
+use stroll::time::{sleep, timeout};
+use stroll::{block_on, spawn};
+
+/// Generous bound so that a broken wake fails a test instead of hanging it.
+const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// Starts an echo server task on a fresh port; returns its address.
+async fn start_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            drop(spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                loop {
+                    let n = stream.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        stream.shutdown(Shutdown::Write).unwrap();
+                        return;
+                    }
+                    stream.write_all(&buf[..n]).await.unwrap();
+                }
+            }));
+        }
+    }));
+    addr
+}
+
+#[test]
+fn one_mebibyte_echoes_over_loopback() {
+    const LEN: usize = 1 << 20;
+    let sent: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+    let expected = sent.clone();
+    let received = block_on(async move {
+        let addr = start_echo_server().await;
+        let stream = Rc::new(TcpStream::connect(addr).await.unwrap());
+        // Write and read at the same time, from two tasks sharing the stream: writing all of it
+        // first would deadlock once both sides' buffers are full.
+        let writer = {
+            let stream = stream.clone();
+            spawn(async move {
+                stream.write_all(&sent).await.unwrap();
+                stream.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut received = Vec::with_capacity(LEN);
+        let mut buf = [0; 8192];
+        let read_all = async {
+            loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buf[..n]);
+            }
+        };
+        timeout(HANG_GUARD, read_all).await.unwrap();
+        writer.await.unwrap();
+        received
+    });
+    assert_eq!(received.len(), LEN);
+    assert!(received == expected, "echoed bytes differ");
+}
+
+#[test]
+fn read_returns_zero_at_end_of_file() {
+    block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert_eq!(server.peer_addr().unwrap(), client.local_addr().unwrap());
+        client.write_all(b"bye").await.unwrap();
+        drop(client);
+        let mut buf = [0; 16];
+        let n = server.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"bye");
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0, "EOF stays EOF");
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused() {
+    block_on(async {
+        // Find a free port, then close it.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn a_reset_connection_gives_an_error_not_a_hang() {
+    block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A std client that sends a byte and closes its socket.
+        let client = thread::spawn(move || {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            client.write_all(b"x").unwrap();
+        });
+        let (server, _) = listener.accept().await.unwrap();
+        client.join().unwrap();
+        let mut buf = [0; 1];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 1);
+        // The client's socket is gone: its kernel answers the server's first write with a reset,
+        // and a later write fails.
+        let outcome = timeout(HANG_GUARD, async {
+            loop {
+                if let Err(err) = server.write_all(&[0; 4096]).await {
+                    return err.kind();
+                }
+                sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("writing to a reset connection must fail, not hang");
+        assert!(
+            matches!(outcome, ErrorKind::BrokenPipe | ErrorKind::ConnectionReset),
+            "{outcome:?}"
+        );
+    });
+}
+
+#[test]
+fn a_stream_can_be_read_and_written_through_shared_references() {
+    block_on(async {
+        let addr = start_echo_server().await;
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        assert!(stream.nodelay().unwrap());
+        let (reader, writer) = (&stream, &stream);
+        writer.write_all(b"hello").await.unwrap();
+        let mut buf = [0; 5];
+        let mut got = 0;
+        while got < 5 {
+            got += reader.read(&mut buf[got..]).await.unwrap();
+        }
+        assert_eq!(&buf, b"hello");
+    });
+}
+
+#[test]
+fn futures_io_traits_work_with_futures_util() {
+    block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Server: futures_util::io::copy from the stream to itself, an echo in one call.
+        let server = spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (mut reader, mut writer) = (&stream, &stream);
+            futures_util::io::copy(&mut reader, &mut writer)
+                .await
+                .unwrap()
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"through futures-io").await.unwrap();
+        client.close().await.unwrap(); // AsyncWrite::poll_close shuts down writing
+        let mut echoed = String::new();
+        client.read_to_string(&mut echoed).await.unwrap();
+        assert_eq!(echoed, "through futures-io");
+        assert_eq!(server.await.unwrap(), echoed.len() as u64);
+    });
+}
+
+#[test]
+fn udp_round_trip() {
+    block_on(async {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let server_addr = server.local_addr().unwrap();
+        let echo = spawn(async move {
+            let mut buf = [0; 64];
+            let (n, from) = server.recv_from(&mut buf).await.unwrap();
+            server.send_to(&buf[..n], from).await.unwrap();
+        });
+        client.send_to(b"ping", server_addr).await.unwrap();
+        let mut buf = [0; 64];
+        let (n, from) = timeout(HANG_GUARD, client.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        assert_eq!(from, server_addr);
+        echo.await.unwrap();
+    });
+}
+
+#[test]
+fn host_names_are_resolved_off_the_loop() {
+    block_on(async {
+        let listener = TcpListener::bind(("localhost", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stream = TcpStream::connect(format!("localhost:{port}"))
+            .await
+            .unwrap();
+        assert!(stream.peer_addr().unwrap().ip().is_loopback());
+    });
+}
+
+#[test]
+fn an_unresolvable_address_is_an_error() {
+    block_on(async {
+        let err = TcpStream::connect("not an address").await.unwrap_err();
+        assert_ne!(err.kind(), ErrorKind::WouldBlock);
+    });
+}
+
+#[test]
+fn a_socket_used_after_its_runtime_ended_fails_clearly() {
+    let listener = block_on(async { TcpListener::bind("127.0.0.1:0").await.unwrap() });
+    let err = block_on(async { listener.accept().await.unwrap_err() });
+    assert!(err.to_string().contains("shut down"), "{err}");
+}
+
+#[test]
+fn a_flooding_socket_does_not_starve_a_timer() {
+    // A std thread writes as fast as it can, for at most FLOOD_LIMIT. A task reads with a tiny
+    // buffer, so every read is full and the socket never looks drained: without the I/O budget,
+    // that task would never return Pending and the timer below would wait for the flood to end.
+    const FLOOD_LIMIT: Duration = Duration::from_secs(30);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flood = stop.clone();
+    let (timer_delay, read_while_waiting) = block_on(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let flooder = thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            let chunk = [7u8; 64 * 1024];
+            let start = Instant::now();
+            while !stop_flood.load(Ordering::Relaxed) && start.elapsed() < FLOOD_LIMIT {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let bytes_read = Rc::new(std::cell::Cell::new(0u64));
+        let counter = bytes_read.clone();
+        let reader = spawn(async move {
+            let mut buf = [0u8; 16];
+            while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                counter.set(counter.get() + n as u64);
+            }
+        });
+        sleep(Duration::from_millis(20)).await; // let the flood build up
+        let before = bytes_read.get();
+        let start = Instant::now();
+        sleep(Duration::from_millis(20)).await;
+        let delay = start.elapsed();
+        let read_while_waiting = bytes_read.get() - before;
+        reader.abort(); // closes the stream, which ends the flooder's writes
+        stop.store(true, Ordering::Relaxed);
+        flooder.join().unwrap();
+        (delay, read_while_waiting)
+    });
+    assert!(read_while_waiting > 0, "the reader should have been busy");
+    assert!(
+        timer_delay < FLOOD_LIMIT / 3,
+        "a 20 ms sleep took {timer_delay:?} while a socket flooded the loop"
+    );
+}
