@@ -58,10 +58,7 @@ where
     let receiver = Receiver {
         handoff: handoff.clone(),
     };
-    let handle = crate::task::Builder::new()
-        .name("spawn_blocking")
-        .spawn(receiver);
-    pool().submit(Box::new(move || {
+    let job: Job = Box::new(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         let waiter = {
             let mut handoff = lock(&handoff);
@@ -71,8 +68,13 @@ where
         if let Some(waiter) = waiter {
             waiter.wake();
         }
-    }));
-    handle
+    });
+    if let Err(err) = pool().submit(job) {
+        panic!("stroll: spawn_blocking could not start a thread to run the job: {err}");
+    }
+    crate::task::Builder::new()
+        .name("spawn_blocking")
+        .spawn(receiver)
 }
 
 /// Where a pool thread leaves a job's result for the task awaiting it.
@@ -146,32 +148,41 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Pool {
-    /// Queues `job`, then wakes an idle thread for it or starts a new one.
-    fn submit(&'static self, job: Job) {
+    /// Queues `job`, then wakes an idle thread for it or starts a new one. Fails only if no
+    /// thread runs and none can be started: the job would never run.
+    fn submit(&'static self, job: Job) -> std::io::Result<()> {
         let mut state = lock(&self.state);
-        state.queue.push_back(job);
-        if state.idle >= state.queue.len() {
-            // Enough idle threads to take every queued job: wake one.
+        if state.idle > state.queue.len() {
+            // An idle thread is free for this job: wake one.
+            state.queue.push_back(job);
             self.work_ready.notify_one();
-        } else if state.threads < MAX_THREADS {
-            state.threads += 1;
+            return Ok(());
+        }
+        if state.threads < MAX_THREADS {
             let started = thread::Builder::new()
                 .name("stroll-blocking".into())
                 .spawn(move || self.worker());
-            if let Err(err) = started {
-                state.threads -= 1;
-                assert!(
-                    state.threads > 0,
-                    "stroll: could not start a spawn_blocking thread: {err}"
-                );
-                // Otherwise a busy thread will take the job when it is done.
+            match started {
+                Ok(_) => state.threads += 1,
+                Err(err) if state.threads == 0 => return Err(err),
+                Err(_) => {} // A busy thread will take the job when it is done.
             }
         }
-        // Otherwise every thread is busy and the pool is full: the job waits in the queue.
+        // The job waits in the queue for the new thread or the next one to be free.
+        state.queue.push_back(job);
+        Ok(())
     }
 
     /// A pool thread: take jobs until none comes for `IDLE_TIMEOUT`.
-    fn worker(&self) {
+    fn worker(&'static self) {
+        // Counts this thread out when it ends, whether it returns or a job panics through it.
+        struct Leaving(&'static Pool);
+        impl Drop for Leaving {
+            fn drop(&mut self) {
+                lock(&self.0.state).threads -= 1;
+            }
+        }
+        let _leaving = Leaving(self);
         let mut state = lock(&self.state);
         loop {
             if let Some(job) = state.queue.pop_front() {
@@ -188,7 +199,6 @@ impl Pool {
             state = next;
             state.idle -= 1;
             if wait.timed_out() && state.queue.is_empty() {
-                state.threads -= 1;
                 return;
             }
         }

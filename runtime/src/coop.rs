@@ -6,10 +6,11 @@
 //! chat example (tokio issue 192).
 //!
 //! The cure, also tokio's: before each poll the executor gives the task a budget of
-//! [`BUDGET_PER_POLL`] operations. Every I/O operation spends one unit. When the budget is
-//! spent, the operation wakes its own task and returns `Pending` although it could proceed: the
-//! task goes to the back of the run queue, and the loop serves the reactor and the timers before
-//! polling it again.
+//! [`BUDGET_PER_POLL`] operations. Every I/O operation that *completes* spends one unit (one that
+//! only parks costs nothing, so a task may wait on any number of sockets). When the budget is
+//! spent, the next operation wakes its own task and returns `Pending` although it could proceed:
+//! the task goes to the back of the run queue, and the loop serves the reactor and the timers
+//! before polling it again.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};
@@ -33,20 +34,21 @@ pub(crate) fn end_poll() {
     BUDGET.with(|budget| budget.set(None));
 }
 
-/// Spends one unit of the current poll's budget.
-///
-/// Returns `Pending` (after waking the task, so it runs again on the next turn of the loop)
-/// when the budget is already spent.
-pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    BUDGET.with(|budget| match budget.get() {
-        None => Poll::Ready(()),
-        Some(0) => {
-            cx.waker().wake_by_ref();
-            Poll::Pending
+/// May an operation go ahead? `Pending` (after waking the task, so that it runs again on the
+/// next turn of the loop) when the current poll's budget is spent.
+pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
+    if BUDGET.with(Cell::get) == Some(0) {
+        cx.waker().wake_by_ref();
+        return Poll::Pending;
+    }
+    Poll::Ready(())
+}
+
+/// An operation completed: spends one unit of the current poll's budget.
+pub(crate) fn spend() {
+    BUDGET.with(|budget| {
+        if let Some(left) = budget.get() {
+            budget.set(Some(left.saturating_sub(1)));
         }
-        Some(left) => {
-            budget.set(Some(left - 1));
-            Poll::Ready(())
-        }
-    })
+    });
 }

@@ -1,10 +1,9 @@
 //! The reactor: one `mio::Poll` and what it knows about each registered socket.
 //!
 //! A socket ([`IoSource`]) registers once, for reading and writing, in mio's edge-triggered
-//! mode: the kernel reports a change from "not ready" to "ready" once, and then says nothing
-//! until the socket has been drained (an operation returned `WouldBlock`) and becomes ready
-//! again. So the reactor remembers what it was told: each source has a *readiness* cache, and one
-//! waker slot per direction (one reader, one writer, as in tokio and smol).
+//! mode: the kernel reports an event when something *happens* (data arrived, buffer space
+//! freed, the peer closed), not for as long as the socket stays ready. So the reactor remembers
+//! what it was told: each source has a *readiness* cache and a waker slot per direction.
 //!
 //! An operation (`read`, `write`, `accept`...) goes through [`IoSource::poll_io`]:
 //!
@@ -15,6 +14,13 @@
 //!
 //! When [`Reactor::wait`] later gets an event for the source, it sets the cache and wakes the
 //! stored waker; the task runs again and retries the system call.
+//!
+//! One shortcut (tokio's too): a read or write that moved *fewer* bytes than asked drained the
+//! receive buffer or filled the send buffer, so the next attempt would return `WouldBlock`; the
+//! cache is cleared without making that system call ([`IoSource::short_transfer`]). This is
+//! safe because on Linux every new arrival of data (or of buffer space) is a new edge and brings
+//! a new event, even if the socket was never drained to `WouldBlock`. End of file is kept apart
+//! (the `closed` flags) and never cleared this way.
 //!
 //! A new source starts out "ready" in both directions, so the first operation always tries the
 //! system call instead of waiting for an event that may have come before registration.
@@ -57,9 +63,12 @@ struct SourceState {
     /// `closed[d]`: the kernel reported the direction shut down or in error. Sticky: once set,
     /// operations keep trying the system call, which returns the end-of-file or the error.
     closed: [bool; 2],
-    /// `waiters[d]`: the waker of the task that got `Pending` for direction `d`; taken (and
-    /// woken) by the next event for that direction.
-    waiters: [Option<Waker>; 2],
+    /// `waiters[d]`: the wakers of the tasks that got `Pending` for direction `d`, all taken
+    /// (and woken) by the next event for that direction. Normally one task reads and one writes,
+    /// so each list holds at most one waker; a list rather than a single slot means a second
+    /// task waiting in the same direction (two acceptors on one listener) cannot make the first
+    /// one wait forever.
+    waiters: [Vec<Waker>; 2],
 }
 
 impl SourceState {
@@ -132,7 +141,8 @@ impl Reactor {
     /// Updates one source's readiness from `event` and collects the wakers to call.
     fn record_event(&self, event: &mio::event::Event, to_wake: &mut Vec<Waker>) {
         let mut sources = self.sources.borrow_mut();
-        // An event may name a source deregistered earlier in this batch; it is then ignored.
+        // Defensive: a source is deregistered only by user code, which does not run during a
+        // batch, but an unknown token is ignored rather than trusted.
         let Some(source) = sources.get_mut(event.token().0) else {
             return;
         };
@@ -150,7 +160,7 @@ impl Reactor {
             source.ready[d] |= ready;
             source.closed[d] |= closed || error;
             if source.is_ready(dir) {
-                to_wake.extend(source.waiters[d].take());
+                to_wake.append(&mut source.waiters[d]);
             }
         }
     }
@@ -160,7 +170,7 @@ impl Reactor {
         let key = self.sources.borrow_mut().insert(SourceState {
             ready: [true, true],
             closed: [false, false],
-            waiters: [None, None],
+            waiters: [Vec::new(), Vec::new()],
         });
         let registered = self.poll.borrow().registry().register(
             io,
@@ -189,10 +199,9 @@ impl Reactor {
         if source.is_ready(dir) {
             return Poll::Ready(());
         }
-        let slot = &mut source.waiters[dir as usize];
-        match slot {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        let waiters = &mut source.waiters[dir as usize];
+        if !waiters.iter().any(|waker| waker.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
         }
         // Re-check after storing the waker. On one thread nothing can have changed in between,
         // but this is the order that never loses a wakeup, so it is the order to learn.
@@ -269,7 +278,7 @@ impl<S: Source> IoSource<S> {
                  (a socket can only be used inside the block_on that created it)",
             )));
         }
-        if coop::poll_proceed(cx).is_pending() {
+        if coop::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
         loop {
@@ -280,7 +289,10 @@ impl<S: Source> IoSource<S> {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.reactor.clear_ready(self.key, dir, true);
                 }
-                result => return Poll::Ready(result),
+                result => {
+                    coop::spend();
+                    return Poll::Ready(result);
+                }
             }
         }
     }

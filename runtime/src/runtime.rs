@@ -7,8 +7,9 @@
 //! The loop is `Runtime::run_until`. Each turn has six phases, each a method you can set a
 //! breakpoint on:
 //!
-//! 1. `poll_main`: poll the future given to `block_on`, if something woke it;
-//! 2. `run_ready_tasks`: poll the tasks that were in the run queue when the turn began (tasks
+//! 1. `poll_main`: poll the future given to `block_on`, if something woke it (it goes first,
+//!    whatever the order of the wakes);
+//! 2. `run_ready_tasks`: poll the tasks that were in the run queue when this phase began (tasks
 //!    woken meanwhile wait for the next turn, as in asyncio's `_run_once`, so that I/O and timers
 //!    are checked between batches);
 //! 3. `compute_timeout`: zero if work is waiting, else until the next timer, else forever;
@@ -23,7 +24,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::Location;
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,8 +70,9 @@ pub(crate) struct Task {
     future: Option<TaskFuture>,
     /// The waker given to every poll of this task (made once, at spawn).
     waker: Waker,
-    /// Invariant: `true` exactly while this task's key is in the run queue, so a task woken
-    /// twice is queued once.
+    /// Set when the task's key is pushed on the run queue, cleared when it is popped to be
+    /// polled. Invariant: a task has at most one key in the queue, so a task woken twice is
+    /// polled once. (Keys of tasks that ended stay in the queue and are skipped when popped.)
     scheduled: bool,
     /// The task aborted itself while being polled; the loop drops it when the poll returns.
     abort_requested: bool,
@@ -78,6 +80,32 @@ pub(crate) struct Task {
     pub(crate) polls: u64,
     /// How many times the task was woken.
     pub(crate) wakes: u64,
+}
+
+impl Task {
+    /// Drops the task and its future. A panic in the future's destructor is caught and
+    /// reported, so that it cannot escape into whatever code happened to drop the task (another
+    /// task calling `abort`, or the shutdown of the runtime).
+    fn dispose(mut self) {
+        let future = self.future.take();
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(future))) {
+            eprintln!(
+                "stroll: {} panicked while being dropped: {}",
+                self.describe(),
+                crate::task::panic_message(payload.as_ref())
+            );
+        }
+    }
+
+    /// "task 7 'name' (spawned at src/main.rs:10:5)", for messages on stderr.
+    fn describe(&self) -> String {
+        format!(
+            "task {} '{}' (spawned at {})",
+            self.id,
+            self.name.as_deref().unwrap_or("<unnamed>"),
+            self.spawned_at
+        )
+    }
 }
 
 /// One runtime: an executor, a reactor and a timer store, all on one thread.
@@ -146,9 +174,17 @@ impl Entered {
 
 impl Drop for Entered {
     fn drop(&mut self) {
+        // Tasks' destructors run during shutdown and may use the runtime, so `CURRENT` is
+        // cleared after it: by this guard, which runs even if shutdown panics.
+        struct ClearCurrent;
+        impl Drop for ClearCurrent {
+            fn drop(&mut self) {
+                let runtime = CURRENT.with(|current| current.borrow_mut().take());
+                drop(runtime); // Released outside the thread-local's borrow.
+            }
+        }
+        let _clear = ClearCurrent;
         self.runtime.shutdown();
-        let runtime = CURRENT.with(|current| current.borrow_mut().take());
-        drop(runtime); // The runtime itself is dropped outside the thread-local's borrow.
     }
 }
 
@@ -228,11 +264,12 @@ impl Runtime {
         match poll {
             Poll::Pending => self.park(key, future),
             Poll::Ready(exit) => {
-                let task = self.tasks.borrow_mut().remove(key.slot);
-                drop(future); // Destructors run outside the borrow: they may use the runtime.
+                let mut task = self.tasks.borrow_mut().remove(key.slot);
                 if let TaskExit::PanickedDetached(payload) = exit {
                     report_detached_panic(&task, payload.as_ref());
                 }
+                task.future = Some(future);
+                task.dispose(); // Outside the borrow: destructors may use the runtime.
             }
         }
     }
@@ -255,10 +292,10 @@ impl Runtime {
             task.future = Some(future);
             return;
         }
-        let task = tasks.remove(key.slot);
+        let mut task = tasks.remove(key.slot);
         drop(tasks);
-        drop(future);
-        drop(task);
+        task.future = Some(future);
+        task.dispose();
     }
 
     /// Phase 3: zero if something is ready to run, else the time to the next timer, else
@@ -355,7 +392,7 @@ impl Runtime {
         }
         let task = tasks.remove(key.slot);
         drop(tasks);
-        drop(task); // Runs the future's destructors outside the borrow.
+        task.dispose(); // Runs the future's destructors outside the borrow.
     }
 
     /// Ends the runtime: drops every task still pending, forgets timers and closes the inbox
@@ -366,7 +403,9 @@ impl Runtime {
             if pending.is_empty() {
                 break;
             }
-            drop(pending);
+            for task in pending {
+                task.dispose();
+            }
         }
         self.run_queue.borrow_mut().clear();
         self.timers.clear();
@@ -377,12 +416,9 @@ impl Runtime {
 
 /// Prints the panic of a task that nobody will `.await`.
 fn report_detached_panic(task: &Task, payload: &(dyn Any + Send)) {
-    let name = task.name.as_deref().unwrap_or("<unnamed>");
     eprintln!(
-        "stroll: task {} '{}' (spawned at {}) panicked: {}",
-        task.id,
-        name,
-        task.spawned_at,
+        "stroll: {} panicked: {}",
+        task.describe(),
         crate::task::panic_message(payload)
     );
 }

@@ -48,7 +48,8 @@ impl fmt::Debug for Id {
 
 /// Spawns `future` as a new task on the current runtime and returns a handle to its output.
 ///
-/// The task starts running on the loop's next turn, concurrently with the caller. The future
+/// The task does not run until the caller gives the loop a chance (its next `.await` that
+/// returns `Pending`); then it runs concurrently with the caller. The future
 /// need not be `Send`: tasks never leave the runtime's thread, so an `Rc` held across an
 /// `.await` is fine.
 ///
@@ -398,8 +399,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
 /// Lets the other tasks run before the caller continues.
 ///
 /// The first poll wakes the task and returns `Pending`, so the task goes to the back of the
-/// run queue. Because a turn only runs the tasks that were queued when it began, the task runs
-/// again on the next turn, after the reactor and the timers have been checked.
+/// run queue. Because the run phase only polls the tasks that were queued when it began, the
+/// task runs again in the next turn's run phase, after the reactor and the timers have been
+/// checked.
 pub fn yield_now() -> YieldNow {
     YieldNow { yielded: false }
 }

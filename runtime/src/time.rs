@@ -67,9 +67,14 @@ impl Sleep {
     }
 
     /// Moves the deadline. The sleep completes at the new deadline, even if the old one passed.
+    /// A task already waiting on this sleep keeps waiting, now for the new deadline.
     pub fn reset(&mut self, deadline: Instant) {
-        self.unregister();
         self.deadline = deadline;
+        if let Some((timers, key)) = self.registration.take() {
+            self.registration = timers
+                .reschedule(key, deadline)
+                .map(|new_key| (timers, new_key));
+        }
     }
 
     fn unregister(&mut self) {
@@ -87,17 +92,18 @@ impl Future for Sleep {
             self.unregister();
             return Poll::Ready(());
         }
-        match &self.registration {
-            // Polled again, maybe by another task: keep the newest waker.
-            Some((timers, key)) => timers.update_waker(*key, cx.waker()),
-            None => {
-                let timers = runtime::with_current("polling a stroll::time::Sleep", |runtime| {
-                    runtime.timers.clone()
-                });
-                let key = timers.insert(self.deadline, cx.waker().clone());
-                self.registration = Some((timers, key));
+        // Polled again, maybe by another task: keep the newest waker.
+        if let Some((timers, key)) = &self.registration {
+            if timers.update_waker(*key, cx.waker()) {
+                return Poll::Pending;
             }
+            // Not registered any more: its runtime ended (the sleep outlived a `block_on`).
         }
+        let timers = runtime::with_current("polling a stroll::time::Sleep", |runtime| {
+            runtime.timers.clone()
+        });
+        let key = timers.insert(self.deadline, cx.waker().clone());
+        self.registration = Some((timers, key));
         Poll::Pending
     }
 }

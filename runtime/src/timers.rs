@@ -28,8 +28,8 @@ pub(crate) struct TimerKey {
 #[derive(Default)]
 pub(crate) struct Timers {
     /// Registered deadlines and the waker to call when each passes.
-    /// Invariant: holds exactly the timers of `Sleep`s that are alive, were polled before their
-    /// deadline, and have not fired yet.
+    /// Invariant: while the runtime runs, holds exactly the timers of `Sleep`s that are alive,
+    /// were polled before their deadline, and have not fired yet. Emptied at shutdown.
     entries: RefCell<BTreeMap<TimerKey, Waker>>,
     /// The next sequence number to hand out; only grows.
     next_seq: Cell<u64>,
@@ -45,14 +45,26 @@ impl Timers {
         key
     }
 
-    /// Replaces the waker of a registered timer (the `Sleep` was polled by another task), if it
-    /// has not fired yet.
-    pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) {
-        if let Some(stored) = self.entries.borrow_mut().get_mut(&key) {
-            if !stored.will_wake(waker) {
-                *stored = waker.clone();
-            }
+    /// Replaces the waker of a registered timer (the `Sleep` was polled by another task).
+    /// Returns `false` if the timer is not registered (any more).
+    pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) -> bool {
+        let mut entries = self.entries.borrow_mut();
+        let Some(stored) = entries.get_mut(&key) else {
+            return false;
+        };
+        if !stored.will_wake(waker) {
+            let old = std::mem::replace(stored, waker.clone());
+            drop(entries);
+            drop(old); // Dropped outside the borrow.
         }
+        true
+    }
+
+    /// Moves a registered timer to a new deadline, keeping its waker; returns its new key.
+    /// `None` if it was not registered (any more).
+    pub(crate) fn reschedule(&self, key: TimerKey, deadline: Instant) -> Option<TimerKey> {
+        let waker = self.entries.borrow_mut().remove(&key)?;
+        Some(self.insert(deadline, waker))
     }
 
     /// Forgets a timer (its `Sleep` was dropped or reset). Does nothing if it already fired.

@@ -279,3 +279,67 @@ fn a_flooding_socket_does_not_starve_a_timer() {
         "a 20 ms sleep took {timer_delay:?} while a socket flooded the loop"
     );
 }
+
+#[test]
+fn two_tasks_accepting_on_one_listener_both_get_a_connection() {
+    block_on(async {
+        let listener = Rc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let addr = listener.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..2)
+            .map(|_| {
+                let listener = listener.clone();
+                spawn(async move { listener.accept().await.unwrap().1 })
+            })
+            .collect();
+        stroll::yield_now().await; // both acceptors are now waiting on the listener
+        let a = TcpStream::connect(addr).await.unwrap();
+        let b = TcpStream::connect(addr).await.unwrap();
+        let mut peers = Vec::new();
+        for acceptor in acceptors {
+            let peer = timeout(HANG_GUARD, acceptor).await;
+            peers.push(peer.expect("an acceptor was never woken").unwrap());
+        }
+        peers.sort();
+        let mut expected = vec![a.local_addr().unwrap(), b.local_addr().unwrap()];
+        expected.sort();
+        assert_eq!(peers, expected);
+    });
+}
+
+#[test]
+fn one_task_can_wait_on_more_sockets_than_its_io_budget() {
+    // One poll that parks 300 reads: parking must not spend the per-poll I/O budget (128), or
+    // the reads past it would never register and their data would never be read.
+    const SOCKETS: usize = 300;
+    block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        let mut servers = Vec::new();
+        for _ in 0..SOCKETS {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+            servers.push(listener.accept().await.unwrap().0);
+        }
+        let last = SOCKETS - 1;
+        let writer = spawn(async move {
+            stroll::yield_now().await; // let the reader park on every socket first
+            clients[last].write_all(b"!").await.unwrap();
+            clients
+        });
+        // Poll all reads in one poll, until one of them has data.
+        let mut buffers = vec![[0u8; 1]; SOCKETS];
+        let first_ready = std::future::poll_fn(|cx| {
+            for (i, (stream, buf)) in servers.iter().zip(buffers.iter_mut()).enumerate() {
+                if let std::task::Poll::Ready(result) = stream.poll_read(cx, buf) {
+                    return std::task::Poll::Ready((i, result.unwrap()));
+                }
+            }
+            std::task::Poll::Pending
+        });
+        let (index, n) = timeout(HANG_GUARD, first_ready)
+            .await
+            .expect("the read past the budget was never woken");
+        assert_eq!((index, n), (last, 1));
+        drop(writer.await.unwrap());
+    });
+}

@@ -431,3 +431,32 @@ fn task_yield_now_is_the_same_as_the_root_one() {
         stroll::task::yield_now().await;
     });
 }
+
+#[test]
+fn a_destructor_that_panics_during_abort_harms_no_one() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor panicked");
+        }
+    }
+    let value = block_on(async {
+        let victim = spawn(async {
+            let _bomb = PanicOnDrop;
+            forever().await;
+        });
+        yield_now().await;
+        victim.abort(); // the destructor's panic is caught and reported, not raised here
+        assert!(victim.await.unwrap_err().is_cancelled());
+        let survivor = spawn(async {
+            let _bomb = PanicOnDrop;
+            forever().await;
+        });
+        yield_now().await;
+        drop(survivor); // still pending: dropped when block_on ends
+        9
+    });
+    assert_eq!(value, 9);
+    // The runtime was cleaned up properly: another one can run on this thread.
+    assert_eq!(block_on(async { spawn(async { 1 }).await.unwrap() }), 1);
+}

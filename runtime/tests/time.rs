@@ -161,3 +161,47 @@ fn a_sleeping_main_future_and_sleeping_tasks_all_wake() {
     });
     assert_eq!(order, ["task", "main"]);
 }
+
+#[test]
+fn resetting_a_sleep_keeps_its_waiting_task() {
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    block_on(async {
+        let shared = Rc::new(RefCell::new(sleep(Duration::from_secs(3600))));
+        let waiting = {
+            let shared = shared.clone();
+            spawn(poll_fn(move |cx| {
+                Pin::new(&mut *shared.borrow_mut()).poll(cx)
+            }))
+        };
+        stroll::yield_now().await; // the task now waits on the hour-long sleep
+        stroll::yield_now().await;
+        shared
+            .borrow_mut()
+            .reset(Instant::now() + Duration::from_millis(10));
+        timeout(Duration::from_secs(20), waiting)
+            .await
+            .expect("the task waiting on a reset sleep was never woken")
+            .unwrap();
+    });
+}
+
+#[test]
+fn a_sleep_can_outlive_the_runtime_that_registered_it() {
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut pending = block_on(async {
+        let mut short = sleep(Duration::from_millis(20));
+        // Poll once, so that it registers with this runtime's timers.
+        let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut short).poll(cx))).await;
+        assert!(first.is_pending());
+        short
+    });
+    // A new runtime: the sleep must register again instead of waiting forever.
+    block_on(async move {
+        timeout(Duration::from_secs(20), &mut pending)
+            .await
+            .expect("a sleep from an ended runtime never completed");
+    });
+}
