@@ -187,6 +187,7 @@ fn resetting_a_sleep_keeps_its_waiting_task() {
 }
 
 #[test]
+#[allow(clippy::async_yields_async)] // returning the sleep un-awaited is the point
 fn a_sleep_can_outlive_the_runtime_that_registered_it() {
     use std::future::{poll_fn, Future};
     use std::pin::Pin;
