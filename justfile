@@ -1,9 +1,9 @@
 # stroll's everyday commands. `just` is optional: each recipe is one plain command, also
 # listed in README.md.
 
-# Run the main job: the demo server.
+# Run the main job: the chat server (--mode async on 127.0.0.1:7878).
 run:
-    cargo run --release -p stroll --example echo_server
+    cargo run --release -p chat-demo
 
 # Run every test in the workspace.
 test:

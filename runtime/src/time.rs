@@ -159,6 +159,11 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
+/// Errors of this module, where tokio keeps them (`stroll::time::error::Elapsed`).
+pub mod error {
+    pub use super::Elapsed;
+}
+
 /// The error of a [`timeout`] whose deadline passed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());

@@ -206,6 +206,30 @@ fn udp_round_trip() {
 }
 
 #[test]
+fn connected_udp_sockets_send_and_recv() {
+    block_on(async {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        a.connect(b.local_addr().unwrap()).await.unwrap();
+        b.connect(a.local_addr().unwrap()).await.unwrap();
+        assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());
+        a.send(b"one").await.unwrap();
+        let mut buf = [0; 8];
+        let n = timeout(HANG_GUARD, b.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"one");
+        b.send(b"two").await.unwrap();
+        let n = timeout(HANG_GUARD, a.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"two");
+    });
+}
+
+#[test]
 fn host_names_are_resolved_off_the_loop() {
     block_on(async {
         let listener = TcpListener::bind(("localhost", 0)).await.unwrap();

@@ -56,6 +56,28 @@ impl UdpSocket {
         poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |io| io.recv_from(buf))).await
     }
 
+    /// Sets the default destination for [`send`](UdpSocket::send) and the only source
+    /// [`recv`](UdpSocket::recv) accepts datagrams from.
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let addrs = resolve(&addr).await?;
+        try_each(addrs, |addr| async move { self.io.get_ref().connect(addr) }).await
+    }
+
+    /// Sends one datagram to the connected address; returns the bytes sent.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.io.poll_io(cx, Direction::Write, |io| io.send(buf))).await
+    }
+
+    /// Receives one datagram from the connected address into `buf`; returns its length.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |io| io.recv(buf))).await
+    }
+
+    /// The address this socket is connected to.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
     /// The address this socket is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
