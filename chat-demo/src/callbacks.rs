@@ -102,6 +102,10 @@ struct Server {
     report: BackoffReport,
     /// Set when SIGINT/SIGTERM arrived: exit once flushed, or at this deadline.
     stopping_at: Option<Instant>,
+    /// The signal thread's way to interrupt `poll`. Kept here too: if the thread's copy were
+    /// the last, the thread's exit would close the waker's descriptor, and a wake not yet
+    /// collected by `epoll_wait` would vanish with it.
+    _signal_waker: Arc<mio::Waker>,
 }
 
 /// Runs the server in this mode until SIGINT/SIGTERM.
@@ -113,9 +117,10 @@ pub fn serve(listener: std::net::TcpListener, limits: Limits) -> io::Result<()> 
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), SIGNAL)?);
+    let signal_waker = waker.clone();
     std::thread::spawn(move || {
         server::wait_for_shutdown_signal(signals);
-        let _ = waker.wake();
+        let _ = signal_waker.wake();
     });
     server::announce("callbacks", listener.local_addr()?);
     let mut server = Server {
@@ -131,6 +136,7 @@ pub fn serve(listener: std::net::TcpListener, limits: Limits) -> io::Result<()> 
         accept_paused_until: None,
         report: BackoffReport::default(),
         stopping_at: None,
+        _signal_waker: waker,
     };
     server.run()
 }

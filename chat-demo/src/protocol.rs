@@ -240,8 +240,11 @@ pub mod say {
         format!("! unknown command /{word} (try /who, /nick NEW, /quit)\n")
     }
 
-    pub fn login_timeout(seconds: u64) -> String {
-        format!("! login timeout: no nickname within {seconds} s\n")
+    pub fn login_timeout(limit: std::time::Duration) -> String {
+        format!(
+            "! login timeout: no nickname within {} s\n",
+            limit.as_secs_f64()
+        )
     }
 
     pub fn server_full() -> String {

@@ -240,7 +240,7 @@ impl<O: Outbox> Room<O> {
 
     /// The client gave no nickname in time: tell it and close.
     pub fn login_timeout(&mut self, id: ClientId) {
-        self.send(id, say::login_timeout(self.limits.login_timeout.as_secs()));
+        self.send(id, say::login_timeout(self.limits.login_timeout));
         self.disconnect(id);
     }
 

@@ -46,8 +46,16 @@ pub struct ThreadOutbox {
 
 impl Outbox for Arc<ThreadOutbox> {
     fn push(&self, line: &Line) -> Result<(), Overflow> {
-        lock(&self.queue).push(line)?;
-        self.changed.notify_one();
+        let mut queue = lock(&self.queue);
+        // The writer only sleeps on an empty queue: if lines were already waiting, it is awake
+        // and will take this one too. (Each notify is a system call; a join announced to
+        // thousands of clients would otherwise make thousands.)
+        let writer_may_sleep = !queue.has_lines();
+        queue.push(line)?;
+        drop(queue);
+        if writer_may_sleep {
+            self.changed.notify_one();
+        }
         Ok(())
     }
 
