@@ -18,6 +18,11 @@ lint:
 doc:
     cargo doc --workspace --no-deps --open
 
+# Walkthrough 1 of docs/debugging: a task's round trip through the loop, in gdb.
+debug:
+    cargo build -p stroll --example walkthrough
+    rust-gdb -x docs/debugging/loop.gdb target/debug/examples/walkthrough
+
 # Everything CI runs.
 ci:
     bash .ci/run

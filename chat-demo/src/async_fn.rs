@@ -36,11 +36,8 @@ pub async fn handle_client(stream: TcpStream, shared: Rc<Shared>) {
         return;
     };
     // The writer is a task of its own, so a slow client never holds up this reader.
-    let writer = stroll::spawn(write_outbox(
-        stream.clone(),
-        outbox,
-        WriterGuard::new(&shared),
-    ));
+    let writer = write_outbox(stream.clone(), outbox, WriterGuard::new(&shared));
+    let writer = on_stroll::spawn_writer(&stream, writer);
     read_lines(&stream, &shared, id).await;
     // Wait until everything queued for the client has been written.
     let _ = writer.await;

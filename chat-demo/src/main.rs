@@ -3,6 +3,8 @@
 //! - `chat-demo serve --mode <threads|callbacks|state-machine|async>`: run a server.
 //!   With no arguments at all, `chat-demo` serves `--mode async` on 127.0.0.1:7878.
 //! - `chat-demo sizes`: how much memory one connection's state takes in each style.
+//! - `chat-demo timeline trace.json -o timeline.svg`: draws a trace recorded with
+//!   `STROLL_TRACE=trace.json` as an SVG timeline.
 //!
 //! The four servers live side by side in `threads.rs`, `callbacks.rs`, `state_machine.rs` and
 //! `async_fn.rs`; what they share is in `protocol.rs` (the rules), `room.rs` (the room and its
@@ -23,6 +25,7 @@ mod server;
 mod sizes;
 mod state_machine;
 mod threads;
+mod timeline;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +43,14 @@ enum Command {
     Serve(ServeArgs),
     /// Print the memory one connection's state takes in each style.
     Sizes,
+    /// Draw a trace (recorded with STROLL_TRACE=trace.json) as an SVG timeline.
+    Timeline {
+        /// The trace file.
+        trace: std::path::PathBuf,
+        /// Where to write the SVG.
+        #[arg(short, long, default_value = "timeline.svg")]
+        output: std::path::PathBuf,
+    },
 }
 
 /// How the server keeps each connection's state.
@@ -105,6 +116,7 @@ fn main() -> ExitCode {
     {
         Command::Serve(args) => serve(args),
         Command::Sizes => sizes::print(),
+        Command::Timeline { trace, output } => timeline::render_file(&trace, &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,11 +27,16 @@ pub struct Shared {
 impl Shared {
     pub fn new(limits: Limits) -> Rc<Shared> {
         Rc::new(Shared {
-            room: RefCell::new(Room::new(limits.clone())),
+            room: RefCell::new(Room::new(limits.clone()).with_task_table(task_table)),
             limits,
             writers_live: Cell::new(0),
         })
     }
+}
+
+/// The runtime's task table, for `/tasks`.
+fn task_table() -> String {
+    stroll::task::dump().to_string()
 }
 
 /// Counts a writer task as live while it exists.
@@ -172,9 +177,11 @@ where
     let mut report = BackoffReport::default();
     loop {
         match listener.accept().await {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 report.accepted();
-                drop(stroll::spawn(handler(stream, shared.clone())));
+                let name = format!("client {peer}");
+                let task = handler(stream, shared.clone());
+                drop(stroll::task::Builder::new().name(&name).spawn(task));
             }
             Err(err) if server::is_out_of_descriptors(&err) => {
                 report.out_of_descriptors(&err);
@@ -184,6 +191,18 @@ where
             Err(_) => {}
         }
     }
+}
+
+/// Spawns a connection's writer task, named after its peer for `/tasks` and traces.
+pub fn spawn_writer(
+    stream: &TcpStream,
+    writer: impl Future<Output = ()> + 'static,
+) -> stroll::JoinHandle<()> {
+    let name = match stream.peer_addr() {
+        Ok(peer) => format!("writer {peer}"),
+        Err(_) => "writer".to_string(),
+    };
+    stroll::task::Builder::new().name(&name).spawn(writer)
 }
 
 /// Tells a connection the room is full, best effort, and closes it.

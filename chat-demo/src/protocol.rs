@@ -53,6 +53,8 @@ pub enum Command<'a> {
     Nick(&'a str),
     /// `/quit`: leave.
     Quit,
+    /// `/tasks`: the server's task table (servers on stroll only).
+    Tasks,
     /// A `/word` that is not a command.
     Unknown(&'a str),
 }
@@ -73,6 +75,7 @@ pub fn parse_command(line: &str) -> Command<'_> {
         "who" => Command::Who,
         "nick" => Command::Nick(argument),
         "quit" => Command::Quit,
+        "tasks" => Command::Tasks,
         _ => Command::Unknown(word),
     }
 }
@@ -250,6 +253,16 @@ pub mod say {
     pub fn server_full() -> String {
         "! server full\n".to_string()
     }
+
+    /// Each line of a multi-line report (the task table) as a notice.
+    pub fn notice_lines(text: &str) -> String {
+        text.lines().map(|line| format!("* {line}\n")).collect()
+    }
+
+    pub fn tasks_unavailable() -> String {
+        "! /tasks works in --mode async and --mode state-machine (the servers on stroll)\n"
+            .to_string()
+    }
 }
 
 #[cfg(test)]
@@ -330,6 +343,7 @@ mod tests {
         assert_eq!(parse_command("/nick  bob "), Command::Nick("bob"));
         assert_eq!(parse_command("/nick"), Command::Nick(""));
         assert_eq!(parse_command("/quit"), Command::Quit);
+        assert_eq!(parse_command("/tasks"), Command::Tasks);
         assert_eq!(parse_command("/dance now"), Command::Unknown("dance"));
     }
 

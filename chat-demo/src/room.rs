@@ -160,6 +160,8 @@ pub struct Room<O: Outbox> {
     /// Nickname to client. Invariant: holds exactly the nicknames of logged-in members.
     nicks: HashMap<String, ClientId>,
     next_id: ClientId,
+    /// What `/tasks` shows: the runtime's task table, for the servers on stroll.
+    task_table: Option<fn() -> String>,
 }
 
 impl<O: Outbox> Room<O> {
@@ -169,7 +171,14 @@ impl<O: Outbox> Room<O> {
             members: BTreeMap::new(),
             nicks: HashMap::new(),
             next_id: 1,
+            task_table: None,
         }
+    }
+
+    /// Lets `/tasks` answer with `table()` (the servers running on stroll).
+    pub fn with_task_table(mut self, table: fn() -> String) -> Room<O> {
+        self.task_table = Some(table);
+        self
     }
 
     /// A new connection. Greets it and returns its id, or `None` if the room is full (the
@@ -223,6 +232,14 @@ impl<O: Outbox> Room<O> {
             }
             (Some(_), Command::Nick(new)) => {
                 self.rename(id, new);
+                Flow::Continue
+            }
+            (Some(_), Command::Tasks) => {
+                let reply = match self.task_table {
+                    Some(table) => say::notice_lines(&table()),
+                    None => say::tasks_unavailable(),
+                };
+                self.send(id, reply);
                 Flow::Continue
             }
             (Some(_), Command::Unknown(word)) => {

@@ -96,11 +96,8 @@ impl HandleClient {
                 give_up: sleep(Duration::from_secs(1)),
             };
         };
-        let writer = stroll::spawn(WriteOutbox::new(
-            stream.clone(),
-            outbox,
-            WriterGuard::new(&shared),
-        ));
+        let writer = WriteOutbox::new(stream.clone(), outbox, WriterGuard::new(&shared));
+        let writer = on_stroll::spawn_writer(&stream, writer);
         let login = Some(sleep(shared.limits.login_timeout));
         HandleClient::Reading(Box::new(Reading {
             lines: LineReader::new(shared.limits.max_line),

@@ -104,6 +104,8 @@ impl<T> Future for Receiver<T> {
             }
             None => {
                 handoff.waiter = Some(cx.waker().clone());
+                drop(handoff);
+                crate::runtime::note_wait(crate::debug::Wait::Blocking);
                 Poll::Pending
             }
         }

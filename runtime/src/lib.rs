@@ -30,12 +30,14 @@
 
 mod blocking;
 mod coop;
+mod debug;
 pub mod net;
 mod reactor;
 pub mod runtime;
 pub mod task;
 pub mod time;
 mod timers;
+mod trace;
 mod waker;
 
 pub use runtime::block_on;

@@ -36,11 +36,12 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use mio::event::Source;
 use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::coop;
+use crate::debug::{Source, Wait};
+use crate::trace::WakeCause;
 
 /// The token of the `mio::Waker` that other threads use to interrupt [`Reactor::wait`].
 pub(crate) const INTERRUPT_TOKEN: Token = Token(usize::MAX);
@@ -57,6 +58,8 @@ pub(crate) enum Direction {
 
 /// What the reactor knows about one registered source.
 struct SourceState {
+    /// What the socket is, for the task table and traces.
+    source: Source,
     /// `ready[d]`: the last event said direction `d` is ready, and no operation in that
     /// direction has returned `WouldBlock` since. Starts `true` (try the system call first).
     ready: [bool; 2],
@@ -86,8 +89,6 @@ pub(crate) struct Reactor {
     /// Registered sources; a source's index here is its mio `Token`.
     /// Invariant: an entry exists exactly while its `IoSource` is alive.
     sources: RefCell<Slab<SourceState>>,
-    /// Wakers collected while handling events, woken after every borrow is released.
-    to_wake: RefCell<Vec<Waker>>,
     /// Set when the runtime has shut down: no event will ever be delivered again, so operations
     /// fail at once instead of waiting forever.
     closed: Cell<bool>,
@@ -102,17 +103,21 @@ impl Reactor {
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(EVENTS_PER_WAIT)),
             sources: RefCell::new(Slab::new()),
-            to_wake: RefCell::new(Vec::new()),
             closed: Cell::new(false),
         };
         Ok((reactor, interrupt))
     }
 
     /// Blocks in `epoll_wait` for at most `timeout` (`None`: until an event comes), then records
-    /// the readiness each event reports and wakes the tasks waiting for it.
+    /// the readiness each event reports and collects the wakers of the tasks waiting for it,
+    /// with the reason, into `to_wake`. The caller wakes them, once no borrow is held.
     ///
     /// Returns how many events arrived.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) -> usize {
+    pub(crate) fn wait(
+        &self,
+        timeout: Option<Duration>,
+        to_wake: &mut Vec<(Waker, WakeCause)>,
+    ) -> usize {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
@@ -120,26 +125,19 @@ impl Reactor {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => return 0,
             Err(err) => panic!("stroll: waiting for I/O events failed: {err}"),
         }
-        let mut to_wake = self.to_wake.take();
         let mut count = 0;
         for event in events.iter() {
             count += 1;
             if event.token() != INTERRUPT_TOKEN {
-                self.record_event(event, &mut to_wake);
+                self.record_event(event, to_wake);
             }
             // The interrupt needs no handling: the loop drains the remote inbox every turn.
         }
-        drop(events);
-        // Wake outside every borrow: waking may re-enter the runtime.
-        for waker in to_wake.drain(..) {
-            waker.wake();
-        }
-        *self.to_wake.borrow_mut() = to_wake;
         count
     }
 
     /// Updates one source's readiness from `event` and collects the wakers to call.
-    fn record_event(&self, event: &mio::event::Event, to_wake: &mut Vec<Waker>) {
+    fn record_event(&self, event: &mio::event::Event, to_wake: &mut Vec<(Waker, WakeCause)>) {
         let mut sources = self.sources.borrow_mut();
         // Defensive: a source is deregistered only by user code, which does not run during a
         // batch, but an unknown token is ignored rather than trusted.
@@ -160,14 +158,19 @@ impl Reactor {
             source.ready[d] |= ready;
             source.closed[d] |= closed || error;
             if source.is_ready(dir) {
-                to_wake.append(&mut source.waiters[d]);
+                let cause = match dir {
+                    Direction::Read => WakeCause::Readable(source.source),
+                    Direction::Write => WakeCause::Writable(source.source),
+                };
+                to_wake.extend(source.waiters[d].drain(..).map(|waker| (waker, cause)));
             }
         }
     }
 
     /// Registers `io` for both directions and returns its key (also its mio token).
-    fn register(&self, io: &mut impl Source) -> io::Result<usize> {
+    fn register(&self, io: &mut impl mio::event::Source, source: Source) -> io::Result<usize> {
         let key = self.sources.borrow_mut().insert(SourceState {
+            source,
             ready: [true, true],
             closed: [false, false],
             waiters: [Vec::new(), Vec::new()],
@@ -185,7 +188,7 @@ impl Reactor {
     }
 
     /// Deregisters `io` and forgets its state.
-    fn deregister(&self, io: &mut impl Source, key: usize) {
+    fn deregister(&self, io: &mut impl mio::event::Source, key: usize) {
         // Closing the socket would remove it from epoll too; deregistering is explicit.
         let _ = self.poll.borrow().registry().deregister(io);
         let state = self.sources.borrow_mut().try_remove(key);
@@ -206,10 +209,15 @@ impl Reactor {
         // Re-check after storing the waker. On one thread nothing can have changed in between,
         // but this is the order that never loses a wakeup, so it is the order to learn.
         if source.is_ready(dir) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+            return Poll::Ready(());
         }
+        let wait = match dir {
+            Direction::Read => Wait::Readable(source.source),
+            Direction::Write => Wait::Writable(source.source),
+        };
+        drop(sources);
+        crate::runtime::note_wait(wait);
+        Poll::Pending
     }
 
     /// Forgets that `key` was ready in `dir`.
@@ -241,21 +249,21 @@ impl Reactor {
 /// A mio socket registered with the reactor of the runtime it was created in.
 ///
 /// Deregisters itself when dropped.
-pub(crate) struct IoSource<S: Source> {
+pub(crate) struct IoSource<S: mio::event::Source> {
     io: S,
     reactor: Rc<Reactor>,
     /// This source's key in `reactor.sources`.
     key: usize,
 }
 
-impl<S: Source> IoSource<S> {
-    /// Registers `io` with the current runtime's reactor.
+impl<S: mio::event::Source> IoSource<S> {
+    /// Registers `io` with the current runtime's reactor; `source` describes it.
     ///
     /// # Panics
     /// Outside a runtime (see [`crate::runtime::current_reactor`]).
-    pub(crate) fn new(mut io: S) -> io::Result<IoSource<S>> {
+    pub(crate) fn new(mut io: S, source: Source) -> io::Result<IoSource<S>> {
         let reactor = crate::runtime::current_reactor();
-        let key = reactor.register(&mut io)?;
+        let key = reactor.register(&mut io, source)?;
         Ok(IoSource { io, reactor, key })
     }
 
@@ -307,7 +315,7 @@ impl<S: Source> IoSource<S> {
     }
 }
 
-impl<S: Source> Drop for IoSource<S> {
+impl<S: mio::event::Source> Drop for IoSource<S> {
     fn drop(&mut self) {
         self.reactor.deregister(&mut self.io, self.key);
     }

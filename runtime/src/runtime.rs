@@ -19,12 +19,17 @@
 //!
 //! Waking a task (phase 4, 5, 6, or one task waking another) only puts its key on the run queue;
 //! nothing is polled until phase 2 of a turn.
+//!
+//! [`Builder`] creates a runtime with debug mode or tracing switched on from code; [`block_on`]
+//! takes both settings from the environment (`STROLL_DEBUG`, `STROLL_SLOW_POLL_MS`,
+//! `STROLL_TRACE`; see `debug.rs` and `trace.rs`).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
+use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,9 +40,11 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::coop;
+use crate::debug::{self, DebugConfig, TaskDump, TaskInfo, TaskState, Wait};
 use crate::reactor::Reactor;
 use crate::task::Id;
 use crate::timers::Timers;
+use crate::trace::{Tracer, WakeCause};
 use crate::waker::{task_waker, Remote, RuntimeId, TaskKey};
 
 thread_local! {
@@ -55,8 +62,9 @@ pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = TaskExit>>>;
 pub(crate) enum TaskExit {
     /// The result went to the task's `JoinHandle` (or was dropped with no one to read it).
     Done,
-    /// The task panicked and its `JoinHandle` had been dropped: the loop reports the panic.
-    PanickedDetached(Box<dyn Any + Send>),
+    /// The task panicked. The payload is here only if the `JoinHandle` had been dropped: the
+    /// loop then reports the panic; otherwise the handle has it.
+    Panicked(Option<Box<dyn Any + Send>>),
 }
 
 /// One entry of the task table.
@@ -76,10 +84,16 @@ pub(crate) struct Task {
     scheduled: bool,
     /// The task aborted itself while being polled; the loop drops it when the poll returns.
     abort_requested: bool,
-    /// How many times the task was polled.
-    pub(crate) polls: u64,
-    /// How many times the task was woken.
-    pub(crate) wakes: u64,
+    stats: Stats,
+}
+
+/// What the task table counts for each task, and for the `block_on` future.
+#[derive(Default)]
+struct Stats {
+    polls: u64,
+    wakes: u64,
+    /// What the task registered with during its last poll; cleared when a poll starts.
+    waiting_on: Vec<Wait>,
 }
 
 impl Task {
@@ -99,13 +113,24 @@ impl Task {
 
     /// "task 7 'name' (spawned at src/main.rs:10:5)", for messages on stderr.
     fn describe(&self) -> String {
-        format!(
-            "task {} '{}' (spawned at {})",
-            self.id,
-            self.name.as_deref().unwrap_or("<unnamed>"),
-            self.spawned_at
-        )
+        describe(self.id, self.name.as_deref(), self.spawned_at)
     }
+
+    /// The name shown in traces: the task's name, or "task N".
+    fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => format!("task {}", self.id),
+        }
+    }
+}
+
+/// "task 7 'name' (spawned at src/main.rs:10:5)".
+fn describe(id: Id, name: Option<&str>, spawned_at: &Location<'_>) -> String {
+    format!(
+        "task {id} '{}' (spawned at {spawned_at})",
+        name.unwrap_or("<unnamed>")
+    )
 }
 
 /// One runtime: an executor, a reactor and a timer store, all on one thread.
@@ -126,6 +151,19 @@ pub(crate) struct Runtime {
     remote: Arc<Remote>,
     /// Wakers of fired timers, reused from turn to turn to avoid an allocation per turn.
     fired: RefCell<Vec<Waker>>,
+    /// Wakers of tasks whose sockets became ready, with why; reused like `fired`.
+    io_ready: RefCell<Vec<(Waker, WakeCause)>>,
+    /// The task being polled right now (`TaskKey::MAIN` for the `block_on` future), if any.
+    polling: Cell<Option<TaskKey>>,
+    /// Why tasks are being woken when no task is being polled; set by each phase.
+    waking_because: Cell<WakeCause>,
+    /// Where `block_on` was called, and the task-table counters of its future.
+    main_spawned_at: &'static Location<'static>,
+    main_stats: RefCell<Stats>,
+    /// `Some` in debug mode.
+    debug: Option<DebugConfig>,
+    /// `Some` while tracing.
+    tracer: Option<Tracer>,
 }
 
 /// Runs `future` to completion on the current thread, and with it every task it spawns.
@@ -140,13 +178,80 @@ pub(crate) struct Runtime {
 ///   give the outer loop a chance to run. Use [`crate::spawn`] (or `.await`) instead.
 /// - When `future` panics: the panic passes through, after the runtime has been cleaned up, so
 ///   `block_on` can be called again.
+///
+/// Debug mode and tracing are taken from the environment (see [`Builder::new`]).
 #[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    let runtime = Runtime::new();
-    let _entered = Entered::enter(runtime.clone());
-    // Declared after `_entered`, so it is dropped first, while the runtime is still current.
-    let future = pin!(future);
-    runtime.run_until(future)
+    Builder::new().block_on(future)
+}
+
+/// Configures a runtime, then runs a future on it with [`Builder::block_on`].
+///
+/// ```
+/// use std::time::Duration;
+/// let value = stroll::runtime::Builder::new()
+///     .debug(true)
+///     .slow_poll_threshold(Duration::from_millis(50))
+///     .block_on(async { 7 });
+/// assert_eq!(value, 7);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    debug: Option<DebugConfig>,
+    trace: Option<PathBuf>,
+}
+
+impl Builder {
+    /// Starts from the environment: debug mode if `STROLL_DEBUG` is set (and not `0`), its
+    /// slow-poll threshold from `STROLL_SLOW_POLL_MS` (default 100), and a trace written to
+    /// the path in `STROLL_TRACE`, if set.
+    pub fn new() -> Builder {
+        Builder {
+            debug: DebugConfig::from_env(),
+            trace: std::env::var_os("STROLL_TRACE")
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+
+    /// Switches debug mode on or off: slow-poll warnings, and the list of tasks left pending
+    /// when the runtime ends (see `debug.rs`).
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.debug = on.then(|| DebugConfig {
+            slow_poll: debug::slow_poll_from_env().unwrap_or(debug::DEFAULT_SLOW_POLL),
+        });
+        self
+    }
+
+    /// Switches debug mode on, warning about polls longer than `threshold`.
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.debug = Some(DebugConfig {
+            slow_poll: threshold,
+        });
+        self
+    }
+
+    /// Records a trace of the loop to `path` (see `trace.rs`).
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.trace = Some(path.into());
+        self
+    }
+
+    /// Runs `future` to completion on a runtime with these settings; see [`block_on`].
+    #[track_caller]
+    pub fn block_on<F: Future>(self, future: F) -> F::Output {
+        let runtime = Runtime::new(self, Location::caller());
+        let _entered = Entered::enter(runtime.clone());
+        // Declared after `_entered`, so it is dropped first, while the runtime is still current.
+        let future = pin!(future);
+        runtime.run_until(future)
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
 }
 
 /// Keeps `CURRENT` set for the duration of `block_on`, and tears the runtime down at the end,
@@ -190,11 +295,18 @@ impl Drop for Entered {
 
 impl Runtime {
     #[track_caller]
-    fn new() -> Rc<Runtime> {
+    fn new(config: Builder, main_spawned_at: &'static Location<'static>) -> Rc<Runtime> {
         let (reactor, interrupt) = match Reactor::new() {
             Ok(parts) => parts,
             Err(err) => panic!("stroll: could not create the reactor (epoll): {err}"),
         };
+        let tracer = config.trace.and_then(|path| match Tracer::create(&path) {
+            Ok(tracer) => Some(tracer),
+            Err(err) => {
+                eprintln!("stroll: cannot write a trace to {}: {err}", path.display());
+                None
+            }
+        });
         Rc::new(Runtime {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             tasks: RefCell::new(Slab::new()),
@@ -205,6 +317,13 @@ impl Runtime {
             timers: Rc::new(Timers::default()),
             remote: Arc::new(Remote::new(interrupt)),
             fired: RefCell::new(Vec::new()),
+            io_ready: RefCell::new(Vec::new()),
+            polling: Cell::new(None),
+            waking_because: Cell::new(WakeCause::Other),
+            main_spawned_at,
+            main_stats: RefCell::default(),
+            debug: config.debug,
+            tracer,
         })
     }
 
@@ -221,7 +340,7 @@ impl Runtime {
             // Phase 3: how long may the reactor sleep?
             let timeout = self.compute_timeout();
             // Phase 4: wait for I/O events, wake the tasks waiting on them.
-            self.reactor.wait(timeout);
+            self.wait_for_io(timeout);
             // Phase 5: wake the tasks whose deadlines have passed.
             self.fire_timers();
             // Phase 6: queue the tasks woken from other threads.
@@ -235,10 +354,69 @@ impl Runtime {
             return Poll::Pending;
         }
         let mut cx = Context::from_waker(waker);
-        coop::start_poll();
+        self.start_poll(TaskKey::MAIN, &mut self.main_stats.borrow_mut());
+        let started = self.clock();
         let poll = main.poll(&mut cx);
-        coop::end_poll();
+        self.end_poll();
+        if let Some(started) = started {
+            let name = "block_on";
+            self.observe_poll(
+                Id::MAIN,
+                name,
+                Some(name),
+                self.main_spawned_at,
+                started,
+                poll.is_ready(),
+            );
+        }
         poll
+    }
+
+    /// `Some(now)` when something (debug mode, a trace) wants polls timed.
+    fn clock(&self) -> Option<Instant> {
+        (self.debug.is_some() || self.tracer.is_some()).then(Instant::now)
+    }
+
+    /// Before a poll: note who is being polled, give it a fresh I/O budget, forget what it
+    /// waited on last time.
+    fn start_poll(&self, key: TaskKey, stats: &mut Stats) {
+        stats.polls += 1;
+        stats.waiting_on.clear();
+        self.polling.set(Some(key));
+        coop::start_poll();
+    }
+
+    fn end_poll(&self) {
+        coop::end_poll();
+        self.polling.set(None);
+    }
+
+    /// After a timed poll: the slow-poll warning (debug mode) and the trace event.
+    fn observe_poll(
+        &self,
+        id: Id,
+        label: &str,
+        name: Option<&str>,
+        spawned_at: &Location<'_>,
+        started: Instant,
+        ready: bool,
+    ) {
+        let ended = Instant::now();
+        let took = ended - started;
+        if let Some(debug) = &self.debug {
+            if took > debug.slow_poll {
+                eprintln!(
+                    "stroll: slow poll: {} held the loop for {} (threshold {}); \
+                     is it blocking? move blocking work to spawn_blocking",
+                    describe(id, name, spawned_at),
+                    debug::millis(took),
+                    debug::millis(debug.slow_poll)
+                );
+            }
+        }
+        if let Some(tracer) = &self.tracer {
+            tracer.poll(id, label, started, ended, ready);
+        }
     }
 
     /// Phase 2: polls each task that was queued when the turn began, once.
@@ -258,19 +436,37 @@ impl Runtime {
             return; // The task ended after it was queued.
         };
         let mut cx = Context::from_waker(&waker);
-        coop::start_poll();
+        let started = self.clock();
         let poll = future.as_mut().poll(&mut cx);
-        coop::end_poll();
+        self.end_poll();
+        if let Some(started) = started {
+            let tasks = self.tasks.borrow();
+            let task = &tasks[key.slot];
+            let (name, at) = (task.name.as_deref(), task.spawned_at);
+            self.observe_poll(key.id, &task.label(), name, at, started, poll.is_ready());
+        }
         match poll {
             Poll::Pending => self.park(key, future),
             Poll::Ready(exit) => {
                 let mut task = self.tasks.borrow_mut().remove(key.slot);
-                if let TaskExit::PanickedDetached(payload) = exit {
-                    report_detached_panic(&task, payload.as_ref());
-                }
+                let how = match exit {
+                    TaskExit::Done => "completed",
+                    TaskExit::Panicked(None) => "panicked",
+                    TaskExit::Panicked(Some(payload)) => {
+                        report_detached_panic(&task, payload.as_ref());
+                        "panicked"
+                    }
+                };
+                self.trace_exit(key.id, how);
                 task.future = Some(future);
                 task.dispose(); // Outside the borrow: destructors may use the runtime.
             }
+        }
+    }
+
+    fn trace_exit(&self, id: Id, how: &str) {
+        if let Some(tracer) = &self.tracer {
+            tracer.exit(id, how);
         }
     }
 
@@ -279,8 +475,8 @@ impl Runtime {
         let mut tasks = self.tasks.borrow_mut();
         let task = tasks.get_mut(key.slot).filter(|task| task.id == key.id)?;
         task.scheduled = false;
-        task.polls += 1;
         let future = task.future.take()?;
+        self.start_poll(key, &mut task.stats);
         Some((future, task.waker.clone()))
     }
 
@@ -294,6 +490,7 @@ impl Runtime {
         }
         let mut task = tasks.remove(key.slot);
         drop(tasks);
+        self.trace_exit(key.id, "aborted");
         task.future = Some(future);
         task.dispose();
     }
@@ -308,26 +505,60 @@ impl Runtime {
         Some(next.saturating_duration_since(Instant::now()))
     }
 
+    /// Phase 4: waits in the reactor, then wakes the tasks whose sockets became ready.
+    fn wait_for_io(&self, timeout: Option<Duration>) {
+        let mut io_ready = self.io_ready.take();
+        let started = self.tracer.as_ref().map(|_| Instant::now());
+        let events = self.reactor.wait(timeout, &mut io_ready);
+        if let (Some(tracer), Some(started)) = (&self.tracer, started) {
+            tracer.reactor_wait(started, Instant::now(), timeout, events);
+        }
+        for (waker, cause) in io_ready.drain(..) {
+            self.waking_because.set(cause);
+            waker.wake();
+        }
+        self.waking_because.set(WakeCause::Other);
+        *self.io_ready.borrow_mut() = io_ready;
+    }
+
     /// Phase 5: wakes every sleeper whose deadline has passed, earliest first.
     fn fire_timers(&self) {
         let mut fired = self.fired.take();
         self.timers.fire_due(Instant::now(), &mut fired);
+        self.waking_because.set(WakeCause::Timer);
         for waker in fired.drain(..) {
             waker.wake();
         }
+        self.waking_because.set(WakeCause::Other);
         *self.fired.borrow_mut() = fired;
     }
 
     /// Phase 6: queues the tasks that other threads woke since the last turn.
     fn take_remote_wakes(&self) {
+        self.waking_because.set(WakeCause::CrossThread);
         for key in self.remote.take() {
             self.schedule(key);
+        }
+        self.waking_because.set(WakeCause::Other);
+    }
+
+    /// Why a wake happening now happens: the task being polled woke it (or itself), or the
+    /// phase that is running says.
+    fn wake_cause(&self, woken: TaskKey) -> WakeCause {
+        match self.polling.get() {
+            Some(polling) if polling == woken => WakeCause::SelfWake,
+            Some(polling) => WakeCause::Task(polling.id),
+            None => self.waking_because.get(),
         }
     }
 
     /// Puts a woken task on the run queue, unless it is already there or has ended.
     fn schedule(&self, key: TaskKey) {
+        if let Some(tracer) = &self.tracer {
+            tracer.wake(key.id, &self.wake_cause(key));
+        }
         if key == TaskKey::MAIN {
+            self.main_stats.borrow_mut().wakes += 1;
             self.main_woken.set(true);
             return;
         }
@@ -335,11 +566,75 @@ impl Runtime {
         let Some(task) = tasks.get_mut(key.slot).filter(|task| task.id == key.id) else {
             return; // A late wake for a task that has ended: ignore it.
         };
-        task.wakes += 1;
+        task.stats.wakes += 1;
         if !task.scheduled {
             task.scheduled = true;
             self.run_queue.borrow_mut().push_back(key);
         }
+    }
+
+    /// Records that the task being polled now waits on `wait` (for the task table).
+    fn note_wait(&self, wait: Wait) {
+        let Some(key) = self.polling.get() else {
+            return;
+        };
+        let mut main_stats;
+        let mut tasks;
+        let stats = if key == TaskKey::MAIN {
+            main_stats = self.main_stats.borrow_mut();
+            &mut *main_stats
+        } else {
+            tasks = self.tasks.borrow_mut();
+            match tasks.get_mut(key.slot) {
+                Some(task) => &mut task.stats,
+                None => return,
+            }
+        };
+        if !stats.waiting_on.contains(&wait) {
+            stats.waiting_on.push(wait);
+        }
+    }
+
+    /// A snapshot of the task table; see [`crate::task::dump`].
+    pub(crate) fn dump(&self) -> TaskDump {
+        let polling = self.polling.get();
+        let main = self.main_stats.borrow();
+        let main_state = if polling == Some(TaskKey::MAIN) {
+            TaskState::Running
+        } else if self.main_woken.get() {
+            TaskState::Ready
+        } else {
+            TaskState::Waiting
+        };
+        let mut tasks = vec![TaskInfo {
+            id: Id::MAIN,
+            name: Some("block_on".to_string()),
+            spawned_at: self.main_spawned_at,
+            state: main_state,
+            waiting_on: main.waiting_on.clone(),
+            polls: main.polls,
+            wakes: main.wakes,
+        }];
+        for (_, task) in self.tasks.borrow().iter() {
+            let state = if task.future.is_none() {
+                TaskState::Running
+            } else if task.scheduled {
+                TaskState::Ready
+            } else {
+                TaskState::Waiting
+            };
+            tasks.push(TaskInfo {
+                id: task.id,
+                name: task.name.clone(),
+                spawned_at: task.spawned_at,
+                state,
+                waiting_on: task.stats.waiting_on.clone(),
+                polls: task.stats.polls,
+                wakes: task.stats.wakes,
+            });
+        }
+        tasks.sort_by_key(|task| task.id);
+        TaskDump { tasks }
     }
 
     /// Takes the next task id.
@@ -363,7 +658,7 @@ impl Runtime {
             slot: entry.key(),
             id,
         };
-        entry.insert(Task {
+        let task = entry.insert(Task {
             id,
             name,
             spawned_at,
@@ -371,9 +666,12 @@ impl Runtime {
             waker: task_waker(self.id, key, self.remote.clone()),
             scheduled: true,
             abort_requested: false,
-            polls: 0,
-            wakes: 0,
+            stats: Stats::default(),
         });
+        if let Some(tracer) = &self.tracer {
+            let by = self.polling.get().map(|polling| polling.id);
+            tracer.spawn(id, &task.label(), spawned_at, by);
+        }
         self.run_queue.borrow_mut().push_back(key);
         key
     }
@@ -392,6 +690,7 @@ impl Runtime {
         }
         let task = tasks.remove(key.slot);
         drop(tasks);
+        self.trace_exit(key.id, "aborted");
         task.dispose(); // Runs the future's destructors outside the borrow.
     }
 
@@ -399,11 +698,19 @@ impl Runtime {
     /// of remote wakes. Destructors of dropped tasks may spawn or wake; those are dropped too.
     fn shutdown(&self) {
         loop {
-            let pending: Vec<Task> = self.tasks.borrow_mut().drain().collect();
+            let mut pending: Vec<Task> = self.tasks.borrow_mut().drain().collect();
             if pending.is_empty() {
                 break;
             }
+            pending.sort_by_key(|task| task.id);
             for task in pending {
+                if self.debug.is_some() {
+                    eprintln!(
+                        "stroll: {} was still pending when the runtime ended; dropping it",
+                        task.describe()
+                    );
+                }
+                self.trace_exit(task.id, "dropped at shutdown");
                 task.dispose();
             }
         }
@@ -411,6 +718,9 @@ impl Runtime {
         self.timers.clear();
         self.reactor.close();
         self.remote.close();
+        if let Some(tracer) = &self.tracer {
+            tracer.finish();
+        }
     }
 }
 
@@ -458,6 +768,14 @@ pub(crate) fn current_reactor() -> Rc<Reactor> {
 /// The id of a runtime.
 pub(crate) fn id_of(runtime: &Runtime) -> RuntimeId {
     runtime.id
+}
+
+/// Records, for the task table, that the task being polled waits on `wait`. Does nothing
+/// outside a runtime.
+pub(crate) fn note_wait(wait: Wait) {
+    if let Some(runtime) = try_current() {
+        runtime.note_wait(wait);
+    }
 }
 
 /// The local path of a wake: if runtime `runtime` is the one running on this thread, queues

@@ -24,6 +24,31 @@ use crate::runtime::{self, TaskExit};
 use crate::waker::{RuntimeId, TaskKey};
 
 pub use crate::blocking::spawn_blocking;
+pub use crate::debug::{Source, TaskDump, TaskInfo, TaskState, Wait};
+
+/// A snapshot of the current runtime's task table: every live task (and the `block_on` future,
+/// as id 0) with its id, name, spawn location, state, what it waits on, and how many times it
+/// was polled and woken. `Display` prints it as an aligned table:
+///
+/// ```
+/// stroll::block_on(async {
+///     let sleeper = stroll::task::Builder::new().name("sleeper").spawn(async {
+///         stroll::time::sleep(std::time::Duration::from_secs(60)).await;
+///     });
+///     stroll::yield_now().await;
+///     let table = stroll::task::dump();
+///     print!("{table}");
+///     assert!(table.to_string().contains("sleeper"));
+///     sleeper.abort();
+/// });
+/// ```
+///
+/// # Panics
+/// Outside [`crate::block_on`].
+#[track_caller]
+pub fn dump() -> TaskDump {
+    runtime::with_current("stroll::task::dump", |runtime| runtime.dump())
+}
 
 /// A task's id: unique within its runtime, never reused, counting up from 1.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -193,10 +218,10 @@ impl<T> ResultSender<T> {
     /// Hands a panic to the handle, or back to the loop to report if the handle is gone.
     fn send_panic(&self, payload: Box<dyn Any + Send>) -> TaskExit {
         if self.cell.borrow().detached {
-            return TaskExit::PanickedDetached(payload);
+            return TaskExit::Panicked(Some(payload));
         }
         self.send(Err(JoinError::panic(self.id, payload)));
-        TaskExit::Done
+        TaskExit::Panicked(None)
     }
 }
 
@@ -256,6 +281,8 @@ impl<T> Future for JoinHandle<T> {
             Stage::Running => {
                 cell.stage = Stage::Running;
                 cell.waiter = Some(cx.waker().clone());
+                drop(cell);
+                runtime::note_wait(Wait::Task(self.key.id));
                 Poll::Pending
             }
             Stage::Taken => panic!("JoinHandle polled again after it returned the task's result"),

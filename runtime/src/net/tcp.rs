@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::debug::Source;
 use crate::net::addr::{resolve, try_each};
 use crate::net::ToSocketAddrs;
 use crate::reactor::{Direction, IoSource};
@@ -35,10 +36,7 @@ impl TcpListener {
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let addrs = resolve(&addr).await?;
         try_each(addrs, |addr| async move {
-            let listener = mio::net::TcpListener::bind(addr)?;
-            Ok(TcpListener {
-                io: IoSource::new(listener)?,
-            })
+            TcpListener::from_mio(mio::net::TcpListener::bind(addr)?)
         })
         .await
     }
@@ -50,8 +48,16 @@ impl TcpListener {
     /// Outside [`crate::block_on`].
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
+        TcpListener::from_mio(mio::net::TcpListener::from_std(listener))
+    }
+
+    fn from_mio(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
+        let source = Source {
+            kind: "tcp listener",
+            addr: listener.local_addr().ok(),
+        };
         Ok(TcpListener {
-            io: IoSource::new(mio::net::TcpListener::from_std(listener))?,
+            io: IoSource::new(listener, source)?,
         })
     }
 
@@ -71,7 +77,7 @@ impl TcpListener {
             Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
             Poll::Pending => return Poll::Pending,
         };
-        Poll::Ready(TcpStream::from_mio(stream).map(|stream| (stream, peer)))
+        Poll::Ready(TcpStream::from_mio(stream, Some(peer)).map(|stream| (stream, peer)))
     }
 
     /// The address this listener is bound to (useful after binding port 0).
@@ -113,12 +119,18 @@ impl TcpStream {
     /// Outside [`crate::block_on`].
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
+        let peer = stream.peer_addr().ok();
+        TcpStream::from_mio(mio::net::TcpStream::from_std(stream), peer)
     }
 
-    fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+    /// Registers a mio stream; `peer` names it in the task table and traces.
+    fn from_mio(stream: mio::net::TcpStream, peer: Option<SocketAddr>) -> io::Result<TcpStream> {
+        let source = Source {
+            kind: "tcp",
+            addr: peer,
+        };
         Ok(TcpStream {
-            io: IoSource::new(stream)?,
+            io: IoSource::new(stream, source)?,
         })
     }
 
@@ -204,7 +216,7 @@ impl TcpStream {
 /// Connects to one address: start a non-blocking connect, wait until the socket is writable,
 /// then ask the kernel how it went (the steps mio's `TcpStream::connect` documents).
 async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+    let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?, Some(addr))?;
     poll_fn(|cx| {
         stream.io.poll_io(cx, Direction::Write, |io| {
             if let Some(err) = io.take_error()? {

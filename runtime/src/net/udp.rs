@@ -5,6 +5,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 
+use crate::debug::Source;
 use crate::net::addr::{resolve, try_each};
 use crate::net::ToSocketAddrs;
 use crate::reactor::{Direction, IoSource};
@@ -33,8 +34,12 @@ impl UdpSocket {
         let addrs = resolve(&addr).await?;
         try_each(addrs, |addr| async move {
             let socket = mio::net::UdpSocket::bind(addr)?;
+            let source = Source {
+                kind: "udp",
+                addr: socket.local_addr().ok(),
+            };
             Ok(UdpSocket {
-                io: IoSource::new(socket)?,
+                io: IoSource::new(socket, source)?,
             })
         })
         .await

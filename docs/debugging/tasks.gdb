@@ -1,0 +1,26 @@
+# Walkthrough 3: the task table, from the debugger.
+#
+#   cargo build -p chat-demo
+#   rust-gdb -x docs/debugging/tasks.gdb --args target/debug/chat-demo serve
+#   (in another terminal) nc 127.0.0.1 7878 and type a nickname
+#
+# When the line arrives, print the table twice: with the helper command (the same columns as
+# stroll::task::dump()), and raw, as the runtime keeps it: a slab of Task records.
+source docs/debugging/stroll.py
+set pagination off
+set confirm off
+set print elements 200
+
+break chat_demo::protocol::clean_text
+run
+
+printf "\n== stroll-tasks\n"
+stroll-tasks
+printf "\n== the raw table: Runtime::tasks\n"
+frame function stroll::runtime::Runtime::run_ready_tasks
+printf "tasks in the table: "
+output self.tasks.value.value.len
+printf "\n"
+print self.tasks.value.value.entries
+kill
+quit

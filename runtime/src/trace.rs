@@ -1,0 +1,238 @@
+//! Traces: the loop's life, written as it happens in the Chrome Trace Event Format.
+//!
+//! With `STROLL_TRACE=trace.json` (or [`crate::runtime::Builder::trace`]), the runtime writes
+//! one JSON event per line to that file:
+//!
+//! - a *complete* event (`"ph":"X"`) per poll, on the task's lane, named after the task, with
+//!   `"result":"Ready"` or `"Pending"`;
+//! - a complete event per reactor wait, on the `reactor` lane, with the timeout asked for and the
+//!   number of events returned;
+//! - an *instant* event (`"ph":"i"`) per wake, on the woken task's lane, with its cause:
+//!   `readable`/`writable` (and the socket), `timer`, `cross-thread`, `self` (the task woke
+//!   itself, as `yield_now` does) or `task N` (another task woke it);
+//! - instant events for each spawn and each end (completed, panicked, aborted, dropped at
+//!   shutdown), and metadata events naming each lane.
+//!
+//! The file loads in Perfetto (ui.perfetto.dev) and chrome://tracing; `chat-demo timeline`
+//! draws it as an SVG. Events are streamed to the file through a buffer, so memory stays
+//! constant however long the program runs; the file grows instead (roughly 150 bytes per
+//! event). Lane ids (`tid`) are task ids; the `block_on` future is 0 and the reactor is
+//! [`REACTOR_LANE`].
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::panic::Location;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::debug::Source;
+use crate::task::Id;
+
+/// The lane (`tid`) of the reactor's waits.
+pub const REACTOR_LANE: u64 = u32::MAX as u64;
+
+/// Why a task was woken, as the trace records it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WakeCause {
+    Readable(Source),
+    Writable(Source),
+    Timer,
+    /// From another thread (a `spawn_blocking` job, a user's thread).
+    CrossThread,
+    /// The task woke itself during its own poll (`yield_now`, the I/O budget).
+    SelfWake,
+    /// Another task woke it during that task's poll.
+    Task(Id),
+    /// Anything else (a destructor run by the loop, a wake between phases).
+    Other,
+}
+
+impl WakeCause {
+    fn describe(&self) -> String {
+        match self {
+            WakeCause::Readable(source) => format!("readable {source}"),
+            WakeCause::Writable(source) => format!("writable {source}"),
+            WakeCause::Timer => "timer".to_string(),
+            WakeCause::CrossThread => "cross-thread".to_string(),
+            WakeCause::SelfWake => "self".to_string(),
+            WakeCause::Task(id) => format!("task {id}"),
+            WakeCause::Other => "other".to_string(),
+        }
+    }
+}
+
+/// Writes the trace of one runtime.
+pub(crate) struct Tracer {
+    out: RefCell<BufWriter<File>>,
+    /// Time zero of the trace's timestamps.
+    start: Instant,
+    /// A write failed: stop writing (once reported), keep running.
+    failed: Cell<bool>,
+}
+
+impl Tracer {
+    /// Creates the file and writes the opening of the JSON array and the reactor's lane name.
+    pub(crate) fn create(path: &Path) -> io::Result<Tracer> {
+        let mut out = BufWriter::new(File::create(path)?);
+        out.write_all(b"[\n")?;
+        let tracer = Tracer {
+            out: RefCell::new(out),
+            start: Instant::now(),
+            failed: Cell::new(false),
+        };
+        tracer.line(
+            r#"{"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"stroll"}}"#
+                .to_string(),
+        );
+        tracer.lane(REACTOR_LANE, "reactor", -1);
+        tracer.lane(Id::MAIN.0, "block_on", 0);
+        Ok(tracer)
+    }
+
+    /// Names lane `tid` and sets its place in the viewer.
+    pub(crate) fn lane(&self, tid: u64, name: &str, sort_index: i64) {
+        self.line(format!(
+            r#"{{"ph":"M","pid":1,"tid":{tid},"name":"thread_name","args":{{"name":{}}}}}"#,
+            json_string(name)
+        ));
+        self.line(format!(
+            r#"{{"ph":"M","pid":1,"tid":{tid},"name":"thread_sort_index","args":{{"sort_index":{sort_index}}}}}"#
+        ));
+    }
+
+    /// One poll of a task.
+    pub(crate) fn poll(&self, task: Id, name: &str, start: Instant, end: Instant, ready: bool) {
+        let result = if ready { "Ready" } else { "Pending" };
+        self.line(format!(
+            r#"{{"ph":"X","pid":1,"tid":{},"ts":{},"dur":{},"name":{},"cat":"poll","args":{{"result":"{result}"}}}}"#,
+            task.0,
+            self.micros(start),
+            micros(end.saturating_duration_since(start)),
+            json_string(name)
+        ));
+    }
+
+    /// One wait in the reactor.
+    pub(crate) fn reactor_wait(
+        &self,
+        start: Instant,
+        end: Instant,
+        timeout: Option<Duration>,
+        events: usize,
+    ) {
+        let timeout = match timeout {
+            Some(timeout) => micros(timeout),
+            None => "null".to_string(),
+        };
+        self.line(format!(
+            r#"{{"ph":"X","pid":1,"tid":{REACTOR_LANE},"ts":{},"dur":{},"name":"wait","cat":"reactor","args":{{"timeout_us":{timeout},"events":{events}}}}}"#,
+            self.micros(start),
+            micros(end.saturating_duration_since(start)),
+        ));
+    }
+
+    /// A task was woken.
+    pub(crate) fn wake(&self, task: Id, cause: &WakeCause) {
+        self.instant(
+            task,
+            "wake",
+            &format!(r#""cause":{}"#, json_string(&cause.describe())),
+        );
+    }
+
+    /// A task was spawned; `by` is the task that spawned it.
+    pub(crate) fn spawn(&self, task: Id, name: &str, at: &Location<'_>, by: Option<Id>) {
+        self.lane(task.0, name, task.0 as i64);
+        let by = by.map_or("null".to_string(), |id| id.0.to_string());
+        let args = format!(r#""at":{},"by":{by}"#, json_string(&at.to_string()));
+        self.instant(task, "spawn", &args);
+    }
+
+    /// A task ended: "completed", "panicked", "aborted" or "dropped at shutdown".
+    pub(crate) fn exit(&self, task: Id, how: &str) {
+        self.instant(task, "exit", &format!(r#""how":{}"#, json_string(how)));
+    }
+
+    /// Closes the JSON array and flushes the file.
+    pub(crate) fn finish(&self) {
+        if self.failed.get() {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        // A last event without a trailing comma, then the closing bracket.
+        let closing = writeln!(
+            out,
+            r#"{{"ph":"i","pid":1,"tid":{REACTOR_LANE},"ts":{},"s":"t","name":"end"}}]"#,
+            self.micros(Instant::now())
+        );
+        if closing.and_then(|()| out.flush()).is_err() {
+            self.report_failure();
+        }
+    }
+
+    fn instant(&self, task: Id, name: &str, args: &str) {
+        self.line(format!(
+            r#"{{"ph":"i","pid":1,"tid":{},"ts":{},"s":"t","name":"{name}","args":{{{args}}}}}"#,
+            task.0,
+            self.micros(Instant::now())
+        ));
+    }
+
+    /// Writes one event followed by a comma: every event but the final one ends with one.
+    fn line(&self, mut event: String) {
+        if self.failed.get() {
+            return;
+        }
+        event.push_str(",\n");
+        if self.out.borrow_mut().write_all(event.as_bytes()).is_err() {
+            self.report_failure();
+        }
+    }
+
+    fn report_failure(&self) {
+        self.failed.set(true);
+        eprintln!("stroll: writing the trace failed; tracing stops here");
+    }
+
+    /// Microseconds since the trace began.
+    fn micros(&self, at: Instant) -> String {
+        micros(at.saturating_duration_since(self.start))
+    }
+}
+
+/// A duration in microseconds, with three decimals (the format's unit is the microsecond).
+fn micros(duration: Duration) -> String {
+    format!("{:.3}", duration.as_nanos() as f64 / 1000.0)
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(
+            super::json_string("a\"b\\c\nd\u{1}"),
+            r#""a\"b\\c\nd\u0001""#
+        );
+    }
+}
