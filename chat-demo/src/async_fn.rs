@@ -72,17 +72,18 @@ async fn read_lines(stream: &TcpStream, shared: &Shared, id: ClientId) {
         };
         lines.feed(&buf[..n], &mut frames);
         for frame in frames.drain(..) {
-            let mut room = shared.room.borrow_mut();
             let flow = match frame {
-                Frame::Line(line) => room.handle_line(id, &line),
+                Frame::Line(line) => shared.room.borrow_mut().handle_line(id, &line),
                 Frame::TooLong => {
-                    room.line_too_long(id);
+                    shared.room.borrow_mut().line_too_long(id);
                     Flow::Continue
                 }
             };
             if flow == Flow::Quit {
                 return;
             }
+            // `/block`: sleeps on the loop's thread, so every task waits. Debug mode reports it.
+            flow.block_if_asked();
         }
     }
 }

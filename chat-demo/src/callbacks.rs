@@ -288,6 +288,8 @@ impl Server {
                     self.stop_reading(token);
                     return;
                 }
+                // `/block`: sleeps in the poll loop itself, so every connection waits.
+                flow.block_if_asked();
             }
         }
         // Still data after the per-event limit: come back after the others had their turn.

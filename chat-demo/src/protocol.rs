@@ -55,6 +55,9 @@ pub enum Command<'a> {
     Quit,
     /// `/tasks`: the server's task table (servers on stroll only).
     Tasks,
+    /// `/block MS`: the server blocks its thread for MS milliseconds, on purpose, to show
+    /// what blocking an event loop does (and what it does not do to a thread per client).
+    Block(&'a str),
     /// A `/word` that is not a command.
     Unknown(&'a str),
 }
@@ -76,6 +79,7 @@ pub fn parse_command(line: &str) -> Command<'_> {
         "nick" => Command::Nick(argument),
         "quit" => Command::Quit,
         "tasks" => Command::Tasks,
+        "block" => Command::Block(argument),
         _ => Command::Unknown(word),
     }
 }
@@ -259,6 +263,14 @@ pub mod say {
         text.lines().map(|line| format!("* {line}\n")).collect()
     }
 
+    pub fn blocking(millis: u64) -> String {
+        format!("* blocking the server's thread for {millis} ms with std::thread::sleep\n")
+    }
+
+    pub fn block_usage(max: u64) -> String {
+        format!("! usage: /block MS, with MS from 1 to {max}\n")
+    }
+
     pub fn tasks_unavailable() -> String {
         "! /tasks works in --mode async and --mode state-machine (the servers on stroll)\n"
             .to_string()
@@ -344,6 +356,7 @@ mod tests {
         assert_eq!(parse_command("/nick"), Command::Nick(""));
         assert_eq!(parse_command("/quit"), Command::Quit);
         assert_eq!(parse_command("/tasks"), Command::Tasks);
+        assert_eq!(parse_command("/block 200"), Command::Block("200"));
         assert_eq!(parse_command("/dance now"), Command::Unknown("dance"));
     }
 

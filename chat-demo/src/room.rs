@@ -144,6 +144,22 @@ pub enum Flow {
     Continue,
     /// The client said `/quit`: stop reading; the writer flushes and closes.
     Quit,
+    /// The client said `/block MS`: the server should block its thread that long, outside
+    /// the room's lock, then go on. On an event loop this stalls every client; with a thread
+    /// per client only this one.
+    Block(Duration),
+}
+
+/// The longest `/block` allowed, in milliseconds.
+pub const MAX_BLOCK_MS: u64 = 5000;
+
+impl Flow {
+    /// Carries out a `Block`: the worst sin of async code, committed on purpose.
+    pub fn block_if_asked(self) {
+        if let Flow::Block(duration) = self {
+            std::thread::sleep(duration);
+        }
+    }
 }
 
 /// One connection in the room.
@@ -242,6 +258,16 @@ impl<O: Outbox> Room<O> {
                 self.send(id, reply);
                 Flow::Continue
             }
+            (Some(_), Command::Block(argument)) => match argument.parse::<u64>() {
+                Ok(millis @ 1..=MAX_BLOCK_MS) => {
+                    self.send(id, say::blocking(millis));
+                    Flow::Block(Duration::from_millis(millis))
+                }
+                _ => {
+                    self.send(id, say::block_usage(MAX_BLOCK_MS));
+                    Flow::Continue
+                }
+            },
             (Some(_), Command::Unknown(word)) => {
                 let line = say::unknown_command(word);
                 self.send(id, line);

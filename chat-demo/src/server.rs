@@ -28,10 +28,14 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Prints how to join; tests read the address from the first line.
+/// Prints how to join; tests read the address from the first line. A closed stdout is not
+/// a reason for a server to stop, so write errors are ignored (`println!` would panic).
 pub fn announce(mode: &str, addr: SocketAddr) {
-    println!("chat-demo ({mode}) listening on {addr}");
-    println!("join with: nc {} {}", addr.ip(), addr.port());
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "chat-demo ({mode}) listening on {addr}");
+    let _ = writeln!(out, "join with: nc {} {}", addr.ip(), addr.port());
+    let _ = out.flush();
 }
 
 /// Did `accept` fail because this process (EMFILE) or the system (ENFILE) is out of file

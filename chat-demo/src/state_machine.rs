@@ -213,9 +213,12 @@ impl Reading {
                         Flow::Continue
                     }
                 };
+                drop(room);
                 if flow == Flow::Quit {
                     return Poll::Ready(());
                 }
+                // `/block`: sleeps on the loop's thread, so every task waits.
+                flow.block_if_asked();
             }
         }
     }

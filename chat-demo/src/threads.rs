@@ -220,9 +220,12 @@ fn handle_client(stream: &TcpStream, room: &SharedRoom, limits: &Limits, id: Cli
                     Flow::Continue
                 }
             };
+            drop(room);
             if flow == Flow::Quit {
                 return;
             }
+            // `/block`: sleeps on this connection's own thread; the others carry on.
+            flow.block_if_asked();
         }
     }
 }
