@@ -13,7 +13,9 @@
 //!    woken meanwhile wait for the next turn, as in asyncio's `_run_once`, so that I/O and timers
 //!    are checked between batches);
 //! 3. `compute_timeout`: zero if work is waiting, else until the next timer, else forever;
-//! 4. `Reactor::wait`: sleep in `epoll_wait`; wake the tasks whose sockets became ready;
+//! 4. `wait_for_io`: sleep in `epoll_wait`; wake the tasks whose sockets became ready (while
+//!    tasks are ready to run, this happens only every 61 polls: a system call per turn would
+//!    cost more than the polls between them);
 //! 5. `fire_timers`: wake the tasks whose deadlines have passed;
 //! 6. `take_remote_wakes`: queue the tasks that other threads woke.
 //!
@@ -45,12 +47,19 @@ use crate::reactor::Reactor;
 use crate::task::Id;
 use crate::timers::Timers;
 use crate::trace::{Tracer, WakeCause};
-use crate::waker::{task_waker, Remote, RuntimeId, TaskKey};
+use crate::waker::{task_waker, Remote, RuntimeId, TaskKey, TaskWaker};
 
 thread_local! {
     /// The runtime whose `block_on` is running on this thread, if any.
     static CURRENT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
 }
+
+/// How many wakers of finished tasks a runtime keeps for reuse.
+const SPARE_WAKERS: usize = 1024;
+
+/// While tasks are ready to run, the loop asks the reactor for events only once every this
+/// many polls (tokio checks every 61): the system call costs more than many polls.
+const IO_CHECK_INTERVAL: u32 = 61;
 
 /// Source of runtime ids; each runtime takes the next one.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
@@ -76,8 +85,9 @@ pub(crate) struct Task {
     /// The task's future. `None` exactly while the loop is polling it: the future is moved out
     /// of the table so that no borrow of the table is held while user code runs.
     future: Option<TaskFuture>,
-    /// The waker given to every poll of this task (made once, at spawn).
-    waker: Waker,
+    /// The waker behind every poll of this task: made (or recycled) at its first poll, then
+    /// kept. Like `future`, moved out of the table while the task is polled.
+    waker: Option<Arc<TaskWaker>>,
     /// Set when the task's key is pushed on the run queue, cleared when it is popped to be
     /// polled. Invariant: a task has at most one key in the queue, so a task woken twice is
     /// polled once. (Keys of tasks that ended stay in the queue and are skipped when popped.)
@@ -151,6 +161,11 @@ pub(crate) struct Runtime {
     remote: Arc<Remote>,
     /// Wakers of fired timers, reused from turn to turn to avoid an allocation per turn.
     fired: RefCell<Vec<Waker>>,
+    /// Wakers of finished tasks that nobody else held, ready for new tasks: most tasks then
+    /// cost no allocation for their waker. At most `SPARE_WAKERS`.
+    spare_wakers: RefCell<Vec<Arc<TaskWaker>>>,
+    /// Tasks polled since the reactor was last asked for events (see `wait_for_io`).
+    polls_since_io: Cell<u32>,
     /// Wakers of tasks whose sockets became ready, with why; reused like `fired`.
     io_ready: RefCell<Vec<(Waker, WakeCause)>>,
     /// The task being polled right now (`TaskKey::MAIN` for the `block_on` future), if any.
@@ -317,6 +332,8 @@ impl Runtime {
             timers: Rc::new(Timers::default()),
             remote: Arc::new(Remote::new(interrupt)),
             fired: RefCell::new(Vec::new()),
+            spare_wakers: RefCell::new(Vec::new()),
+            polls_since_io: Cell::new(0),
             io_ready: RefCell::new(Vec::new()),
             polling: Cell::new(None),
             waking_because: Cell::new(WakeCause::Other),
@@ -330,6 +347,7 @@ impl Runtime {
     /// The event loop: one turn per iteration, six phases per turn (see the module docs).
     fn run_until<F: Future>(&self, mut main: Pin<&mut F>) -> F::Output {
         let main_waker = task_waker(self.id, TaskKey::MAIN, self.remote.clone());
+        let main_waker = futures_task::waker_ref(&main_waker);
         loop {
             // Phase 1: the future given to block_on.
             if let Poll::Ready(output) = self.poll_main(main.as_mut(), &main_waker) {
@@ -389,6 +407,7 @@ impl Runtime {
     fn end_poll(&self) {
         coop::end_poll();
         self.polling.set(None);
+        self.polls_since_io.set(self.polls_since_io.get() + 1);
     }
 
     /// After a timed poll: the slow-poll warning (debug mode) and the trace event.
@@ -435,7 +454,9 @@ impl Runtime {
         let Some((mut future, waker)) = self.take_for_poll(key) else {
             return; // The task ended after it was queued.
         };
-        let mut cx = Context::from_waker(&waker);
+        // A `Waker` borrowed from the task's `Arc`: no reference counting for the poll.
+        let waker_ref = futures_task::waker_ref(&waker);
+        let mut cx = Context::from_waker(&waker_ref);
         let started = self.clock();
         let poll = future.as_mut().poll(&mut cx);
         self.end_poll();
@@ -446,8 +467,9 @@ impl Runtime {
             self.observe_poll(key.id, &task.label(), name, at, started, poll.is_ready());
         }
         match poll {
-            Poll::Pending => self.park(key, future),
+            Poll::Pending => self.park(key, future, waker),
             Poll::Ready(exit) => {
+                self.recycle_waker(waker);
                 let mut task = self.tasks.borrow_mut().remove(key.slot);
                 let how = match exit {
                     TaskExit::Done => "completed",
@@ -471,19 +493,42 @@ impl Runtime {
     }
 
     /// Moves a queued task's future out of the table for polling, with its waker.
-    fn take_for_poll(&self, key: TaskKey) -> Option<(TaskFuture, Waker)> {
+    fn take_for_poll(&self, key: TaskKey) -> Option<(TaskFuture, Arc<TaskWaker>)> {
         let mut tasks = self.tasks.borrow_mut();
         let task = tasks.get_mut(key.slot).filter(|task| task.id == key.id)?;
         task.scheduled = false;
         let future = task.future.take()?;
+        let waker = match task.waker.take() {
+            Some(waker) => waker,
+            None => self.new_waker(key),
+        };
         self.start_poll(key, &mut task.stats);
-        Some((future, task.waker.clone()))
+        Some((future, waker))
+    }
+
+    /// A waker for task `key`: a spare one if there is one, else a new one.
+    fn new_waker(&self, key: TaskKey) -> Arc<TaskWaker> {
+        match self.spare_wakers.borrow_mut().pop() {
+            Some(spare) => TaskWaker::reuse(spare, key)
+                .unwrap_or_else(|_| task_waker(self.id, key, self.remote.clone())),
+            None => task_waker(self.id, key, self.remote.clone()),
+        }
+    }
+
+    /// Keeps a finished task's waker for the next task, if nobody else holds a clone of it
+    /// (a clone must keep naming the finished task, whose wakes are then ignored).
+    fn recycle_waker(&self, waker: Arc<TaskWaker>) {
+        let mut spares = self.spare_wakers.borrow_mut();
+        if Arc::strong_count(&waker) == 1 && spares.len() < SPARE_WAKERS {
+            spares.push(waker);
+        }
     }
 
     /// Puts back the future of a task that returned `Pending`, unless it aborted itself.
-    fn park(&self, key: TaskKey, future: TaskFuture) {
+    fn park(&self, key: TaskKey, future: TaskFuture, waker: Arc<TaskWaker>) {
         let mut tasks = self.tasks.borrow_mut();
         let task = &mut tasks[key.slot];
+        task.waker = Some(waker);
         if !task.abort_requested {
             task.future = Some(future);
             return;
@@ -506,7 +551,16 @@ impl Runtime {
     }
 
     /// Phase 4: waits in the reactor, then wakes the tasks whose sockets became ready.
+    ///
+    /// With tasks ready to run (a zero timeout), the reactor is asked only once every
+    /// `IO_CHECK_INTERVAL` polls: `epoll_wait` is a system call, dearer than dozens of polls,
+    /// and a turn that runs one task (two tasks passing messages back and forth) would
+    /// otherwise pay one per message. Sockets still get their turn within 61 polls.
     fn wait_for_io(&self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) && self.polls_since_io.get() < IO_CHECK_INTERVAL {
+            return;
+        }
+        self.polls_since_io.set(0);
         let mut io_ready = self.io_ready.take();
         let started = self.tracer.as_ref().map(|_| Instant::now());
         let events = self.reactor.wait(timeout, &mut io_ready);
@@ -523,6 +577,9 @@ impl Runtime {
 
     /// Phase 5: wakes every sleeper whose deadline has passed, earliest first.
     fn fire_timers(&self) {
+        if self.timers.next_deadline().is_none() {
+            return; // No timers: not even a clock reading.
+        }
         let mut fired = self.fired.take();
         self.timers.fire_due(Instant::now(), &mut fired);
         self.waking_because.set(WakeCause::Timer);
@@ -663,7 +720,7 @@ impl Runtime {
             name,
             spawned_at,
             future: Some(future),
-            waker: task_waker(self.id, key, self.remote.clone()),
+            waker: None,
             scheduled: true,
             abort_requested: false,
             stats: Stats::default(),

@@ -14,8 +14,8 @@
 //! creates no reference cycle. A key whose task is gone (finished, aborted, runtime dropped) is
 //! ignored: waking a dead task is a harmless no-op.
 
-use std::sync::{Arc, Mutex};
-use std::task::Waker;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::runtime;
 use crate::task::Id;
@@ -45,63 +45,100 @@ pub(crate) type RuntimeId = u64;
 
 /// The part of a runtime that other threads may touch: the inbox of wakes from other threads.
 pub(crate) struct Remote {
-    /// Keys woken from other threads, waiting for the loop to pick them up.
     /// `None` once the runtime has shut down: later wakes are dropped.
-    inbox: Mutex<Option<Vec<TaskKey>>>,
+    inbox: Mutex<Option<Inbox>>,
+    /// Set (under the lock, before interrupting the loop) when the inbox gets a key; cleared
+    /// by the loop before it empties the inbox. Most turns find it unset and skip the lock.
+    has_keys: AtomicBool,
     /// Interrupts the loop's `epoll_wait`, so a remote wake is seen at once.
     interrupt: mio::Waker,
+}
+
+/// Wakes from other threads, waiting for the loop to pick them up.
+#[derive(Default)]
+struct Inbox {
+    keys: Vec<TaskKey>,
+    /// The loop has been interrupted since it last emptied the inbox: later wakes need not
+    /// interrupt it again, since it takes the whole inbox at once.
+    interrupted: bool,
 }
 
 impl Remote {
     pub(crate) fn new(interrupt: mio::Waker) -> Remote {
         Remote {
-            inbox: Mutex::new(Some(Vec::new())),
+            inbox: Mutex::new(Some(Inbox::default())),
+            has_keys: AtomicBool::new(false),
             interrupt,
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, Option<Inbox>> {
+        self.inbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Queues `key` for the loop and interrupts the reactor's wait.
     fn push(&self, key: TaskKey) {
-        let mut inbox = self
-            .inbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(keys) = inbox.as_mut() else {
+        let mut inbox = self.lock();
+        let Some(inbox) = inbox.as_mut() else {
             return; // The runtime is gone: nothing to wake.
         };
-        keys.push(key);
-        // Only the first key since the loop last emptied the inbox needs to interrupt it; the
-        // loop takes the whole inbox at once.
-        if keys.len() == 1 {
-            // If this fails the loop still finds the key on its next turn.
-            let _ = self.interrupt.wake();
+        inbox.keys.push(key);
+        self.has_keys.store(true, Ordering::SeqCst);
+        if !inbox.interrupted {
+            // If the interrupt fails, the next wake tries again.
+            inbox.interrupted = self.interrupt.wake().is_ok();
         }
     }
 
     /// Takes every key woken from other threads since the last call.
     pub(crate) fn take(&self) -> Vec<TaskKey> {
-        let mut inbox = self
-            .inbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        inbox.as_mut().map(std::mem::take).unwrap_or_default()
+        if !self.has_keys.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        match self.lock().as_mut() {
+            Some(inbox) => {
+                inbox.interrupted = false;
+                std::mem::take(&mut inbox.keys)
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Marks the runtime as gone: from now on, remote wakes are ignored.
     pub(crate) fn close(&self) {
-        let mut inbox = self
-            .inbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *inbox = None;
+        *self.lock() = None;
     }
 }
 
 /// What a stroll `Waker` points to.
+///
+/// The runtime keeps each task's `Arc<TaskWaker>` and polls with a borrowed `Waker` made from
+/// it (`futures_task::waker_ref`), so a poll costs no reference counting; only a future that
+/// keeps the waker clones it. When a task ends and nobody kept a clone, the runtime gives the
+/// same allocation to the next task ([`TaskWaker::reuse`]).
 pub(crate) struct TaskWaker {
     runtime: RuntimeId,
     key: TaskKey,
     remote: Arc<Remote>,
+}
+
+impl TaskWaker {
+    /// Points an unshared waker at another task of the same runtime. Returns the waker if
+    /// someone else still holds a clone of it (it must then keep naming its old task).
+    pub(crate) fn reuse(
+        mut waker: Arc<TaskWaker>,
+        key: TaskKey,
+    ) -> Result<Arc<TaskWaker>, Arc<TaskWaker>> {
+        match Arc::get_mut(&mut waker) {
+            Some(unshared) => {
+                unshared.key = key;
+                Ok(waker)
+            }
+            None => Err(waker),
+        }
+    }
 }
 
 impl futures_task::ArcWake for TaskWaker {
@@ -114,10 +151,10 @@ impl futures_task::ArcWake for TaskWaker {
 }
 
 /// Makes the waker for the task `key` of runtime `runtime`.
-pub(crate) fn task_waker(runtime: RuntimeId, key: TaskKey, remote: Arc<Remote>) -> Waker {
-    futures_task::waker(Arc::new(TaskWaker {
+pub(crate) fn task_waker(runtime: RuntimeId, key: TaskKey, remote: Arc<Remote>) -> Arc<TaskWaker> {
+    Arc::new(TaskWaker {
         runtime,
         key,
         remote,
-    }))
+    })
 }

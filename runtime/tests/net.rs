@@ -367,3 +367,36 @@ fn one_task_can_wait_on_more_sockets_than_its_io_budget() {
         drop(writer.await.unwrap());
     });
 }
+
+#[test]
+fn a_task_that_keeps_yielding_does_not_starve_sockets() {
+    // The loop skips the reactor while tasks are ready, but only for a bounded number of polls:
+    // a task that yields forever must not keep a socket's data from being read.
+    block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Rc::new(std::cell::Cell::new(false));
+        let spinner = {
+            let stop = stop.clone();
+            spawn(async move {
+                while !stop.get() {
+                    stroll::yield_now().await;
+                }
+            })
+        };
+        let writer = thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(b"through").unwrap();
+        });
+        let read = timeout(HANG_GUARD, async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0; 16];
+            stream.read(&mut buf).await.unwrap()
+        });
+        let n = read.await.expect("a spinning task starved the socket");
+        assert!(n > 0);
+        stop.set(true);
+        spinner.await.unwrap();
+        writer.join().unwrap();
+    });
+}
