@@ -21,9 +21,13 @@ use crate::room::{ClientId, Flow};
 /// How many bytes one read may take from the socket.
 pub const READ_BUFFER: usize = 4096;
 
-/// Runs the server in this mode until SIGINT/SIGTERM.
-pub fn serve(listener: std::net::TcpListener, limits: crate::room::Limits) -> std::io::Result<()> {
-    on_stroll::serve("async", listener, limits, handle_client)
+/// Runs the server in this mode until SIGINT/SIGTERM; with `web`, browsers can join too.
+pub fn serve(
+    listener: std::net::TcpListener,
+    web: Option<std::net::TcpListener>,
+    limits: crate::room::Limits,
+) -> std::io::Result<()> {
+    on_stroll::serve("async", listener, web, limits, handle_client)
 }
 
 /// Serves one connection, from greeting to goodbye.

@@ -26,6 +26,7 @@ mod sizes;
 mod state_machine;
 mod threads;
 mod timeline;
+mod web;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,6 +75,9 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:7878")]
     addr: SocketAddr,
+    /// Address of the web client (page and WebSocket), --mode async only; "off" disables it.
+    #[arg(long, default_value = "127.0.0.1:7879", value_parser = parse_web_addr)]
+    web_addr: WebAddr,
     /// Longest line a client may send, in bytes.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     max_line: u64,
@@ -97,6 +101,22 @@ fn default_serve_args() -> ServeArgs {
         Some(Command::Serve(args)) => args,
         _ => unreachable!("`chat-demo serve` parses as the serve command"),
     }
+}
+
+/// `--web-addr`: an address, or off.
+#[derive(Clone, Copy, Debug)]
+enum WebAddr {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_web_addr(text: &str) -> Result<WebAddr, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(WebAddr::Off);
+    }
+    text.parse()
+        .map(WebAddr::At)
+        .map_err(|_| format!("not an address (ip:port) or \"off\": {text}"))
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -140,10 +160,30 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
     let listener = server::bind_listener(args.addr).map_err(|err| {
         std::io::Error::new(err.kind(), format!("cannot listen on {}: {err}", args.addr))
     })?;
+    let web = match (args.mode, args.web_addr) {
+        (_, WebAddr::Off) => None,
+        (Mode::Async, WebAddr::At(addr)) => web_listener(addr),
+        (mode, WebAddr::At(_)) => {
+            eprintln!("chat-demo: no web client in --mode {mode:?}: it needs --mode async");
+            None
+        }
+    };
     match args.mode {
         Mode::Threads => threads::serve(listener, limits, args.stack_size),
         Mode::Callbacks => callbacks::serve(listener, limits),
         Mode::StateMachine => state_machine::serve(listener, limits),
-        Mode::Async => async_fn::serve(listener, limits),
+        Mode::Async => async_fn::serve(listener, web, limits),
+    }
+}
+
+/// The web client's listener. If its address is taken (another server runs), the chat goes on
+/// without it: the web client is an extra, not a reason to refuse to start.
+fn web_listener(addr: SocketAddr) -> Option<std::net::TcpListener> {
+    match server::bind_listener(addr) {
+        Ok(listener) => Some(listener),
+        Err(err) => {
+            eprintln!("chat-demo: web client off: cannot listen on {addr}: {err}");
+            None
+        }
     }
 }

@@ -132,9 +132,12 @@ impl Outbox for Rc<TaskOutbox> {
 
 /// Runs a server on stroll: accepts connections, runs `handler` for each one as a task, and
 /// on SIGINT/SIGTERM says goodbye to everyone and returns.
+///
+/// With `web`, the same room is also served to browsers over HTTP and WebSocket (`web.rs`).
 pub fn serve<H, F>(
     mode: &str,
     listener: std::net::TcpListener,
+    web: Option<std::net::TcpListener>,
     limits: Limits,
     handler: H,
 ) -> io::Result<()>
@@ -150,11 +153,27 @@ where
         let acceptor = stroll::task::Builder::new()
             .name("accept loop")
             .spawn(accept_loop(listener, shared.clone(), handler));
+        let web_acceptor = match web {
+            Some(web) => {
+                let web = TcpListener::from_std(web)?;
+                server::announce_web(web.local_addr()?);
+                let web_loop = accept_loop(web, shared.clone(), crate::web::handle_http);
+                Some(
+                    stroll::task::Builder::new()
+                        .name("web accept loop")
+                        .spawn(web_loop),
+                )
+            }
+            None => None,
+        };
         // A pool thread waits for the signal; its end wakes this future.
         stroll::task::spawn_blocking(move || server::wait_for_shutdown_signal(signals))
             .await
             .map_err(io::Error::from)?;
         acceptor.abort();
+        if let Some(web_acceptor) = web_acceptor {
+            web_acceptor.abort();
+        }
         shared.room.borrow_mut().shutdown();
         let drained = timeout(SHUTDOWN_FLUSH_LIMIT, async {
             while shared.writers_live.get() > 0 {

@@ -38,6 +38,14 @@ pub fn announce(mode: &str, addr: SocketAddr) {
     let _ = out.flush();
 }
 
+/// Prints the address of the web client.
+pub fn announce_web(addr: SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "or open http://{addr}/ in a browser");
+    let _ = out.flush();
+}
+
 /// Did `accept` fail because this process (EMFILE) or the system (ENFILE) is out of file
 /// descriptors?
 pub fn is_out_of_descriptors(err: &io::Error) -> bool {

@@ -29,7 +29,7 @@ use crate::room::{ClientId, Flow};
 
 /// Runs the server in this mode until SIGINT/SIGTERM.
 pub fn serve(listener: std::net::TcpListener, limits: crate::room::Limits) -> std::io::Result<()> {
-    on_stroll::serve("state-machine", listener, limits, HandleClient::new)
+    on_stroll::serve("state-machine", listener, None, limits, HandleClient::new)
 }
 
 /// `async fn handle_client(stream, shared)`, by hand.

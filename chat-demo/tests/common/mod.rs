@@ -53,6 +53,8 @@ pub struct Server {
     stderr_lines: Receiver<String>,
     /// The stderr lines received so far.
     stderr_seen: Vec<String>,
+    /// Stdout lines after the first, as a background thread reads them.
+    stdout_lines: Option<Receiver<String>>,
 }
 
 impl Server {
@@ -93,6 +95,7 @@ impl Server {
             child,
             stderr_lines,
             stderr_seen: Vec::new(),
+            stdout_lines: None,
         };
         server.addr = server.read_address(stdout);
         server
@@ -109,8 +112,8 @@ impl Server {
                 self.stderr_until_exit()
             ),
         };
-        // Keep draining stdout in the background so the server never blocks on it.
-        thread::spawn(move || stdout_lines.into_iter().for_each(drop));
+        // The reading thread keeps draining stdout, so the server never blocks on it.
+        self.stdout_lines = Some(stdout_lines);
         let prefix = format!("chat-demo ({mode}) listening on ");
         let addr = first
             .strip_prefix(&prefix)
@@ -123,6 +126,21 @@ impl Server {
             "[{mode}] the server should listen on a loopback port: {first:?}"
         );
         addr
+    }
+
+    /// The web client's address, from the `or open http://ADDR/ in a browser` line.
+    pub fn web_addr(&mut self) -> SocketAddr {
+        let mode = self.mode;
+        let lines = self.stdout_lines.as_ref().expect("stdout is read");
+        loop {
+            let line = lines
+                .recv_timeout(IO_TIMEOUT)
+                .unwrap_or_else(|err| panic!("[{mode}] no web address printed ({err:?})"));
+            if let Some(rest) = line.strip_prefix("or open http://") {
+                let addr = rest.trim_end_matches(" in a browser").trim_end_matches('/');
+                return addr.parse().expect("a socket address");
+            }
+        }
     }
 
     /// The server's process id.
@@ -211,7 +229,14 @@ impl Drop for Server {
 }
 
 fn serve_args<'a>(mode: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["serve", "--mode", mode, "--addr", "127.0.0.1:0"];
+    let mut args = vec!["serve", "--mode", mode];
+    if !extra.contains(&"--addr") {
+        args.extend_from_slice(&["--addr", "127.0.0.1:0"]);
+    }
+    // Many servers run at once: none takes the web client's fixed default port unless asked.
+    if !extra.contains(&"--web-addr") {
+        args.extend_from_slice(&["--web-addr", "off"]);
+    }
     args.extend_from_slice(extra);
     args
 }
