@@ -33,6 +33,11 @@ pub(crate) struct Timers {
     entries: RefCell<BTreeMap<TimerKey, Waker>>,
     /// The next sequence number to hand out; only grows.
     next_seq: Cell<u64>,
+    /// The greatest key fired so far. Timers fire in key order and a new timer almost always
+    /// has a later deadline than any fired one, so every key up to this one is gone: forgetting
+    /// it needs no search of the map (a fired `Sleep` forgets its key once it completes).
+    /// Invariant: no registered key is `<=` this one (`insert` clears it otherwise).
+    fired_through: Cell<Option<TimerKey>>,
 }
 
 impl Timers {
@@ -41,6 +46,11 @@ impl Timers {
         let seq = self.next_seq.get();
         self.next_seq.set(seq + 1);
         let key = TimerKey { deadline, seq };
+        if self.has_fired(key) {
+            // A deadline already past (a `Sleep` reset into the past): the shortcut of
+            // `fired_through` no longer holds, so stop using it.
+            self.fired_through.set(None);
+        }
         self.entries.borrow_mut().insert(key, waker);
         key
     }
@@ -48,6 +58,9 @@ impl Timers {
     /// Replaces the waker of a registered timer (the `Sleep` was polled by another task).
     /// Returns `false` if the timer is not registered (any more).
     pub(crate) fn update_waker(&self, key: TimerKey, waker: &Waker) -> bool {
+        if self.has_fired(key) {
+            return false;
+        }
         let mut entries = self.entries.borrow_mut();
         let Some(stored) = entries.get_mut(&key) else {
             return false;
@@ -69,6 +82,9 @@ impl Timers {
 
     /// Forgets a timer (its `Sleep` was dropped or reset). Does nothing if it already fired.
     pub(crate) fn remove(&self, key: TimerKey) {
+        if self.has_fired(key) {
+            return;
+        }
         let removed = self.entries.borrow_mut().remove(&key);
         drop(removed); // The waker is dropped after the borrow ends.
     }
@@ -86,8 +102,14 @@ impl Timers {
             if entry.key().deadline > now {
                 break;
             }
+            self.fired_through.set(Some(*entry.key()));
             fired.push(entry.remove());
         }
+    }
+
+    /// Was `key` fired already (see `fired_through`)?
+    fn has_fired(&self, key: TimerKey) -> bool {
+        self.fired_through.get().is_some_and(|last| key <= last)
     }
 
     /// How many timers are registered.
