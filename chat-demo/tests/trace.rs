@@ -58,14 +58,22 @@ impl Client {
     }
 }
 
-/// Runs the async server with a trace, plays a short conversation, stops the server with
-/// SIGINT, and returns the trace's path.
-fn record_conversation(dir: &Path) -> PathBuf {
-    let trace = dir.join("trace.json");
+/// Starts the async server with one environment variable set (stderr piped); returns it and
+/// its port.
+fn start_async_server(var: &str, value: &std::ffi::OsStr) -> (Child, u16) {
     let mut server: Child = Command::new(BIN)
-        .args(["serve", "--mode", "async", "--addr", "127.0.0.1:0"])
-        .env("STROLL_TRACE", &trace)
+        .args([
+            "serve",
+            "--mode",
+            "async",
+            "--addr",
+            "127.0.0.1:0",
+            "--web-addr",
+            "off",
+        ])
+        .env(var, value)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
@@ -73,15 +81,25 @@ fn record_conversation(dir: &Path) -> PathBuf {
         .read_line(&mut first)
         .unwrap();
     let port: u16 = first.trim().rsplit(':').next().unwrap().parse().unwrap();
+    (server, port)
+}
 
-    let mut alice = Client::connect(port);
-    alice.expect("* welcome");
-    alice.send("alice");
-    alice.expect("* hello alice");
-    let mut bob = Client::connect(port);
-    bob.expect("* welcome");
-    bob.send("bob");
-    bob.expect("* hello bob");
+/// Connects and logs in as `nick`.
+fn login(port: u16, nick: &str) -> Client {
+    let mut client = Client::connect(port);
+    client.expect("* welcome");
+    client.send(nick);
+    client.expect(&format!("* hello {nick}"));
+    client
+}
+
+/// Runs the async server with a trace, plays a short conversation, stops the server with
+/// SIGINT, and returns the trace's path.
+fn record_conversation(dir: &Path) -> PathBuf {
+    let trace = dir.join("trace.json");
+    let (mut server, port) = start_async_server("STROLL_TRACE", trace.as_os_str());
+    let mut alice = login(port, "alice");
+    let mut bob = login(port, "bob");
     alice.expect("* bob joined");
     alice.send("hello bob");
     assert_eq!(bob.line(), "alice: hello bob\n");
@@ -240,22 +258,8 @@ fn a_traced_conversation_is_valid_and_shows_its_wakes() {
 
 #[test]
 fn debug_mode_names_a_handler_that_blocks_the_loop() {
-    let mut server: Child = Command::new(BIN)
-        .args(["serve", "--mode", "async", "--addr", "127.0.0.1:0"])
-        .env("STROLL_DEBUG", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port: u16 = first.trim().rsplit(':').next().unwrap().parse().unwrap();
-    let mut alice = Client::connect(port);
-    alice.expect("* welcome");
-    alice.send("alice");
-    alice.expect("* hello alice");
+    let (mut server, port) = start_async_server("STROLL_DEBUG", "1".as_ref());
+    let mut alice = login(port, "alice");
     alice.send("/block 300");
     alice.expect("* blocking the server's thread for 300 ms");
     alice.send("/who");
