@@ -23,6 +23,10 @@ debug:
     cargo build -p stroll --example walkthrough
     rust-gdb -x docs/debugging/loop.gdb target/debug/examples/walkthrough
 
+# Build the book (docs/) and open it. Needs mdbook: cargo install mdbook --locked.
+book:
+    mdbook build docs --open
+
 # Everything CI runs.
 ci:
     bash .ci/run

@@ -30,6 +30,7 @@ pub fn serve(
     on_stroll::serve("async", listener, web, limits, handle_client)
 }
 
+// ANCHOR: handle_client
 /// Serves one connection, from greeting to goodbye.
 pub async fn handle_client(stream: TcpStream, shared: Rc<Shared>) {
     let stream = Rc::new(stream);
@@ -46,7 +47,9 @@ pub async fn handle_client(stream: TcpStream, shared: Rc<Shared>) {
     // Wait until everything queued for the client has been written.
     let _ = writer.await;
 }
+// ANCHOR_END: handle_client
 
+// ANCHOR: read_lines
 /// Reads lines until the client leaves, handing each to the room.
 async fn read_lines(stream: &TcpStream, shared: &Shared, id: ClientId) {
     let mut buf = [0u8; READ_BUFFER];
@@ -91,7 +94,9 @@ async fn read_lines(stream: &TcpStream, shared: &Shared, id: ClientId) {
         }
     }
 }
+// ANCHOR_END: read_lines
 
+// ANCHOR: write_outbox
 /// Writes whatever the room queues for the client, many lines per write, until the
 /// connection closes.
 async fn write_outbox(stream: Rc<TcpStream>, outbox: Rc<TaskOutbox>, _live: WriterGuard) {
@@ -111,6 +116,7 @@ async fn write_outbox(stream: Rc<TcpStream>, outbox: Rc<TaskOutbox>, _live: Writ
     // Everything was written (or the client is gone): send end of file.
     let _ = stream.shutdown(Shutdown::Write);
 }
+// ANCHOR_END: write_outbox
 
 /// The size of a `write_outbox` future, for `chat-demo sizes`. The future is created and
 /// dropped without being polled.

@@ -65,6 +65,7 @@ impl Outbox for ListOutbox {
     }
 }
 
+// ANCHOR: conn
 /// Everything the server remembers about one connection between events: the ripped-out
 /// stack of `handle_client`.
 pub struct Conn {
@@ -81,6 +82,7 @@ pub struct Conn {
     /// Done writing: everything was flushed after `close`, or the client is gone.
     write_done: bool,
 }
+// ANCHOR_END: conn
 
 /// The whole server: one poll loop and the state of every connection.
 struct Server {
@@ -142,6 +144,7 @@ pub fn serve(listener: std::net::TcpListener, limits: Limits) -> io::Result<()> 
 }
 
 impl Server {
+    // ANCHOR: run
     /// The event loop.
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
@@ -176,6 +179,7 @@ impl Server {
             }
         }
     }
+    // ANCHOR_END: run
 
     /// How long the poll may wait: until the next deadline, or not at all if reads are pending.
     fn poll_timeout(&self) -> Option<Duration> {
@@ -251,6 +255,7 @@ impl Server {
         });
     }
 
+    // ANCHOR: on_readable
     /// A connection is readable: read (up to the per-event limit) and hand lines to the room.
     fn on_readable(&mut self, token: usize) {
         for _ in 0..READS_PER_EVENT {
@@ -295,6 +300,7 @@ impl Server {
         // Still data after the per-event limit: come back after the others had their turn.
         self.read_again.push(token);
     }
+    // ANCHOR_END: on_readable
 
     fn stop_reading(&mut self, token: usize) {
         if let Some(conn) = self.conns.get_mut(token) {

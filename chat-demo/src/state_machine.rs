@@ -32,6 +32,7 @@ pub fn serve(listener: std::net::TcpListener, limits: crate::room::Limits) -> st
     on_stroll::serve("state-machine", listener, None, limits, HandleClient::new)
 }
 
+// ANCHOR: enum
 /// `async fn handle_client(stream, shared)`, by hand.
 pub enum HandleClient {
     /// Called but not yet polled: only the arguments exist (the compiler calls this state
@@ -59,7 +60,9 @@ pub enum HandleClient {
     /// Returned (`Returned`); polling again is a bug.
     Done,
 }
+// ANCHOR_END: enum
 
+// ANCHOR: reading
 /// The locals of the read loop (`read_lines` in the async version), alive across its `.await`.
 ///
 /// Boxed so that the enum's other variants stay small; the compiler does not box, so its
@@ -76,6 +79,7 @@ pub struct Reading {
     /// has one.
     login: Option<Sleep>,
 }
+// ANCHOR_END: reading
 
 impl HandleClient {
     /// `handle_client(stream, shared)`: like calling an `async fn`, it only stores the
@@ -112,6 +116,7 @@ impl HandleClient {
     }
 }
 
+// ANCHOR: poll
 impl Future for HandleClient {
     type Output = ();
 
@@ -159,6 +164,7 @@ impl Future for HandleClient {
         }
     }
 }
+// ANCHOR_END: poll
 
 /// `reject_full`: write the "server full" line, giving up after a second.
 fn poll_reject(
@@ -178,6 +184,7 @@ fn poll_reject(
     Poll::Ready(())
 }
 
+// ANCHOR: poll_read_lines
 impl Reading {
     /// The body of the read loop. Returns `Ready` when the client has left.
     fn poll_read_lines(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -223,6 +230,7 @@ impl Reading {
         }
     }
 }
+// ANCHOR_END: poll_read_lines
 
 /// `async fn write_outbox(stream, outbox, _live)`, by hand.
 pub struct WriteOutbox {

@@ -176,6 +176,7 @@ impl Connection {
     }
 }
 
+// ANCHOR: handle_client
 /// Reads lines until the client leaves, handing each to the room. All of the connection's
 /// state is in this function's locals, on this thread's stack.
 fn handle_client(stream: &TcpStream, room: &SharedRoom, limits: &Limits, id: ClientId) {
@@ -229,6 +230,7 @@ fn handle_client(stream: &TcpStream, room: &SharedRoom, limits: &Limits, id: Cli
         }
     }
 }
+// ANCHOR_END: handle_client
 
 fn is_timeout(err: &io::Error) -> bool {
     matches!(
@@ -237,6 +239,7 @@ fn is_timeout(err: &io::Error) -> bool {
     )
 }
 
+// ANCHOR: write_outbox
 /// The writer thread: sleep until the queue has lines, write them all in one go, repeat.
 fn write_outbox(stream: &TcpStream, outbox: &ThreadOutbox) {
     let mut buf = Vec::new();
@@ -262,6 +265,7 @@ fn write_outbox(stream: &TcpStream, outbox: &ThreadOutbox) {
     }
     let _ = stream.shutdown(Shutdown::Write);
 }
+// ANCHOR_END: write_outbox
 
 /// Tells a connection the room is full, best effort, and closes it.
 fn reject_full(stream: &TcpStream) {

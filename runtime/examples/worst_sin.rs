@@ -23,6 +23,7 @@ fn slow_lookup() -> &'static str {
     "answer"
 }
 
+// ANCHOR: sin
 /// The sin: the blocking call runs on the loop thread, inside a poll.
 async fn blocking_handler(stream: TcpStream) {
     let answer = slow_lookup();
@@ -34,6 +35,7 @@ async fn offloaded_handler(stream: TcpStream) {
     let answer = spawn_blocking(slow_lookup).await.unwrap();
     let _ = stream.write_all(format!("{answer}\n").as_bytes()).await;
 }
+// ANCHOR_END: sin
 
 /// Connects and returns how long the answer took.
 async fn ask(addr: std::net::SocketAddr) -> Duration {

@@ -56,6 +56,7 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
+// ANCHOR: source_state
 /// What the reactor knows about one registered source.
 struct SourceState {
     /// What the socket is, for the task table and traces.
@@ -73,6 +74,7 @@ struct SourceState {
     /// one wait forever.
     waiters: [Vec<Waker>; 2],
 }
+// ANCHOR_END: source_state
 
 impl SourceState {
     fn is_ready(&self, dir: Direction) -> bool {
@@ -272,6 +274,7 @@ impl<S: mio::event::Source> IoSource<S> {
         &self.io
     }
 
+    // ANCHOR: poll_io
     /// Runs the non-blocking operation `op` once the source is ready in `dir`; see the module
     /// docs for the steps.
     pub(crate) fn poll_io<R>(
@@ -304,6 +307,7 @@ impl<S: mio::event::Source> IoSource<S> {
             }
         }
     }
+    // ANCHOR_END: poll_io
 
     /// Records that an operation in `dir` moved fewer bytes than it asked for.
     ///

@@ -344,6 +344,7 @@ impl Runtime {
         })
     }
 
+    // ANCHOR: run_until
     /// The event loop: one turn per iteration, six phases per turn (see the module docs).
     fn run_until<F: Future>(&self, mut main: Pin<&mut F>) -> F::Output {
         let main_waker = task_waker(self.id, TaskKey::MAIN, self.remote.clone());
@@ -365,6 +366,7 @@ impl Runtime {
             self.take_remote_wakes();
         }
     }
+    // ANCHOR_END: run_until
 
     /// Phase 1: polls the `block_on` future if it was woken since its last poll.
     fn poll_main<F: Future>(&self, main: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
@@ -449,6 +451,7 @@ impl Runtime {
         }
     }
 
+    // ANCHOR: run_task
     /// Polls one task, then puts its future back in the table or removes the finished task.
     fn run_task(&self, key: TaskKey) {
         let Some((mut future, waker)) = self.take_for_poll(key) else {
@@ -485,6 +488,7 @@ impl Runtime {
             }
         }
     }
+    // ANCHOR_END: run_task
 
     fn trace_exit(&self, id: Id, how: &str) {
         if let Some(tracer) = &self.tracer {
@@ -550,6 +554,7 @@ impl Runtime {
         Some(next.saturating_duration_since(Instant::now()))
     }
 
+    // ANCHOR: wait_for_io
     /// Phase 4: waits in the reactor, then wakes the tasks whose sockets became ready.
     ///
     /// With tasks ready to run (a zero timeout), the reactor is asked only once every
@@ -574,6 +579,7 @@ impl Runtime {
         self.waking_because.set(WakeCause::Other);
         *self.io_ready.borrow_mut() = io_ready;
     }
+    // ANCHOR_END: wait_for_io
 
     /// Phase 5: wakes every sleeper whose deadline has passed, earliest first.
     fn fire_timers(&self) {
@@ -609,6 +615,7 @@ impl Runtime {
         }
     }
 
+    // ANCHOR: schedule
     /// Puts a woken task on the run queue, unless it is already there or has ended.
     fn schedule(&self, key: TaskKey) {
         if let Some(tracer) = &self.tracer {
@@ -629,6 +636,7 @@ impl Runtime {
             self.run_queue.borrow_mut().push_back(key);
         }
     }
+    // ANCHOR_END: schedule
 
     /// Records that the task being polled now waits on `wait` (for the task table).
     fn note_wait(&self, wait: Wait) {

@@ -178,6 +178,7 @@ pin_project! {
     }
 }
 
+// ANCHOR: task_body
 impl<F: Future> Future for TaskBody<F> {
     type Output = TaskExit;
 
@@ -195,6 +196,7 @@ impl<F: Future> Future for TaskBody<F> {
         }
     }
 }
+// ANCHOR_END: task_body
 
 /// The task's end of the [`JoinCell`].
 struct ResultSender<T> {
@@ -440,6 +442,7 @@ pub struct YieldNow {
     yielded: bool,
 }
 
+// ANCHOR: yield_now
 impl Future for YieldNow {
     type Output = ();
 
@@ -452,3 +455,4 @@ impl Future for YieldNow {
         Poll::Pending
     }
 }
+// ANCHOR_END: yield_now

@@ -85,6 +85,7 @@ impl Sleep {
     }
 }
 
+// ANCHOR: sleep
 impl Future for Sleep {
     type Output = ();
 
@@ -109,6 +110,7 @@ impl Future for Sleep {
         Poll::Pending
     }
 }
+// ANCHOR_END: sleep
 
 impl Drop for Sleep {
     fn drop(&mut self) {

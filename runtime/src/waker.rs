@@ -141,6 +141,7 @@ impl TaskWaker {
     }
 }
 
+// ANCHOR: wake
 impl futures_task::ArcWake for TaskWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
         let woken_locally = runtime::schedule_if_current(arc_self.runtime, arc_self.key);
@@ -149,6 +150,7 @@ impl futures_task::ArcWake for TaskWaker {
         }
     }
 }
+// ANCHOR_END: wake
 
 /// Makes the waker for the task `key` of runtime `runtime`.
 pub(crate) fn task_waker(runtime: RuntimeId, key: TaskKey, remote: Arc<Remote>) -> Arc<TaskWaker> {

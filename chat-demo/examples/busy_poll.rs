@@ -1,0 +1,81 @@
+//! busy_poll: serving sockets without blocking and without a readiness API. Chapter 2.
+//!
+//! Run it with `cargo run --release -p chat-demo --example busy_poll`.
+//!
+//! What to watch for: non-blocking sockets never make the thread wait, so the only way to
+//! find data is to ask every socket, again and again. The program serves 10 clients for two
+//! seconds; a client thread sends one line per 100 ms on each. Count the read attempts that
+//! found nothing, and the CPU time burned: a whole core, to move a few hundred lines.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 10;
+const RUN_FOR: Duration = Duration::from_secs(2);
+
+fn main() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let talkers = std::thread::spawn(move || talk(addr));
+    let mut conns: Vec<TcpStream> = Vec::new();
+    for _ in 0..CLIENTS {
+        let (stream, _) = listener.accept()?;
+        stream.set_nonblocking(true)?;
+        conns.push(stream);
+    }
+    let cpu_before = cpu_seconds();
+    let (mut empty, mut lines) = (0u64, 0u64);
+    let start = Instant::now();
+    // ANCHOR: busy
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < RUN_FOR {
+        for conn in &mut conns {
+            match conn.read(&mut buf) {
+                Ok(n) => lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64,
+                Err(err) if err.kind() == ErrorKind::WouldBlock => empty += 1, // nothing yet: ask again
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    // ANCHOR_END: busy
+    println!("busy polling, {CLIENTS} clients, {RUN_FOR:?}:");
+    println!("  lines received:           {lines}");
+    println!("  reads that found nothing: {empty}");
+    println!(
+        "  CPU time used:            {:.2} s",
+        cpu_seconds() - cpu_before
+    );
+    drop(conns);
+    talkers.join().unwrap()
+}
+
+/// The clients: one line per 100 ms on each connection, for the length of the run.
+fn talk(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    let mut streams = (0..CLIENTS)
+        .map(|_| TcpStream::connect(addr))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let start = Instant::now();
+    while start.elapsed() < RUN_FOR {
+        for stream in &mut streams {
+            stream.write_all(b"hello\n")?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// This process's CPU time (user + system), from /proc/self/stat.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(") ")
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0 // clock ticks per second on Linux
+}

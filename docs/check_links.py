@@ -1,0 +1,73 @@
+"""Fails if the book has a broken include or link.
+
+- Every `{{#include FILE}}` or `{{#include FILE:ANCHOR}}` in docs/src must name a file that
+  exists and, with an anchor, contains `ANCHOR: name` (mdbook itself quietly includes nothing
+  for a missing anchor).
+- Every link and image in the built pages (docs/book) must point to a file that exists.
+
+Usage: python3 docs/check_links.py docs/book
+"""
+
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.targets = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.targets.append(value)
+
+
+def broken_links(book: Path):
+    for page in book.rglob("*.html"):
+        parser = Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for target in parser.targets:
+            url = urlparse(target)
+            if url.scheme or url.netloc or target.startswith("#"):
+                continue  # external, or a link within the page
+            path = (page.parent / unquote(url.path)).resolve()
+            if not path.exists():
+                yield page.relative_to(book), target
+
+
+INCLUDE = re.compile(r"\{\{#include ([^}:]+)(?::([A-Za-z0-9_-]+))?\}\}")
+
+
+def broken_includes(source: Path):
+    for chapter in source.rglob("*.md"):
+        for match in INCLUDE.finditer(chapter.read_text(encoding="utf-8")):
+            path, anchor = chapter.parent / match.group(1), match.group(2)
+            if not path.is_file():
+                yield chapter.name, f"includes {match.group(1)}, which does not exist"
+            elif anchor and f"ANCHOR: {anchor}" not in path.read_text(encoding="utf-8"):
+                yield chapter.name, f"includes {match.group(1)}:{anchor}, an anchor it lacks"
+
+
+def main():
+    book = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/book")
+    if not book.is_dir():
+        sys.exit(f"no built book at {book}: run mdbook build docs first")
+    bad_includes = list(broken_includes(book.parent / "src"))
+    for chapter, problem in bad_includes:
+        print(f"{chapter}: {problem}")
+    if bad_includes:
+        sys.exit(f"{len(bad_includes)} broken include(s) in the book")
+    broken = list(broken_links(book))
+    for page, target in broken:
+        print(f"{page}: broken link {target}")
+    if broken:
+        sys.exit(f"{len(broken)} broken link(s) in the book")
+    print(f"book links ok ({book})")
+
+
+if __name__ == "__main__":
+    main()
