@@ -5,6 +5,10 @@
 //! - `chat-demo sizes`: how much memory one connection's state takes in each style.
 //! - `chat-demo timeline trace.json -o timeline.svg`: draws a trace recorded with
 //!   `STROLL_TRACE=trace.json` as an SVG timeline.
+//! - `chat-demo swarm`: a load generator on stroll: many clients chat, every message is
+//!   checked (complete, in order) and timed.
+//! - `chat-demo compare`: runs every server mode under a growing crowd of idle connections and
+//!   tables (and charts) their memory, threads, CPU time and latency.
 //!
 //! The four servers live side by side in `threads.rs`, `callbacks.rs`, `state_machine.rs` and
 //! `async_fn.rs`; what they share is in `protocol.rs` (the rules), `room.rs` (the room and its
@@ -18,12 +22,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod async_fn;
 mod callbacks;
+mod compare;
 mod on_stroll;
 mod protocol;
 mod room;
 mod server;
 mod sizes;
 mod state_machine;
+mod swarm;
 mod threads;
 mod timeline;
 mod web;
@@ -51,6 +57,18 @@ enum Command {
         /// Where to write the SVG.
         #[arg(short, long, default_value = "timeline.svg")]
         output: std::path::PathBuf,
+    },
+    /// Load a server: many clients log in and chat; every message is checked and timed.
+    Swarm(swarm::SwarmArgs),
+    /// Run every server mode under a growing crowd of idle connections; table and chart
+    /// their memory, threads, CPU time and latency.
+    Compare(compare::CompareArgs),
+    /// One process of a swarm spread over several (started by `swarm` and `compare`).
+    #[command(hide = true)]
+    SwarmWorker {
+        /// What to do, as JSON.
+        #[arg(long)]
+        plan: String,
     },
 }
 
@@ -137,6 +155,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Sizes => sizes::print(),
         Command::Timeline { trace, output } => timeline::render_file(&trace, &output),
+        Command::Swarm(args) => swarm::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::SwarmWorker { plan } => swarm::run_worker_process(&plan),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
