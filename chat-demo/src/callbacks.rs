@@ -204,6 +204,9 @@ impl Server {
             match self.listener.accept() {
                 Ok((stream, _peer)) => {
                     self.report.accepted();
+                    // Chat lines are small and the writer already batches them: send at once
+                    // rather than wait for the previous segment's acknowledgement (Nagle).
+                    let _ = stream.set_nodelay(true);
                     self.add_connection(stream);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,

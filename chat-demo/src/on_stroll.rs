@@ -198,6 +198,9 @@ where
         match listener.accept().await {
             Ok((stream, peer)) => {
                 report.accepted();
+                // Chat lines are small and the writer already batches them: send at once
+                // rather than wait for the previous segment's acknowledgement (Nagle).
+                let _ = stream.set_nodelay(true);
                 let name = format!("client {peer}");
                 let task = handler(stream, shared.clone());
                 drop(stroll::task::Builder::new().name(&name).spawn(task));

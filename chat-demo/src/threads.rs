@@ -99,6 +99,9 @@ pub fn serve(listener: TcpListener, limits: Limits, stack_size: Option<usize>) -
             Err(_) => continue, // The connection died before we accepted it.
         };
         report.accepted();
+        // Chat lines are small and the writer already batches them: send at once rather than
+        // wait for the previous segment's acknowledgement (Nagle).
+        let _ = stream.set_nodelay(true);
         let connection = Connection {
             stream: Arc::new(stream),
             room: room.clone(),
