@@ -23,6 +23,10 @@ debug:
     cargo build -p stroll --example walkthrough
     rust-gdb -x docs/debugging/loop.gdb target/debug/examples/walkthrough
 
+# stroll next to tokio, smol and futures, quick mode (the full run rewrites docs/benchmarks.md).
+bench:
+    cargo bench -p stroll --bench peers -- --quick
+
 # Build the book (docs/) and open it. Needs mdbook: cargo install mdbook --locked.
 book:
     mdbook build docs --open
