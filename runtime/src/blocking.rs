@@ -105,7 +105,7 @@ impl<T> Future for Receiver<T> {
             None => {
                 handoff.waiter = Some(cx.waker().clone());
                 drop(handoff);
-                crate::runtime::note_wait(crate::debug::Wait::Blocking);
+                crate::runtime::note_wait(crate::debug::WaitNote::Blocking);
                 Poll::Pending
             }
         }

@@ -102,6 +102,18 @@ pub enum Wait {
     Blocking,
 }
 
+/// What the runtime records when a task parks: a [`Wait`], with a socket named by its key in
+/// the reactor rather than by its description, so that a task's record stays small (it is
+/// kept for every idle connection). [`crate::task::dump`] turns it into a `Wait`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WaitNote {
+    Readable(usize),
+    Writable(usize),
+    Timer(Instant),
+    Task(Id),
+    Blocking,
+}
+
 /// A registered socket, described for humans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Source {

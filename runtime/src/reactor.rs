@@ -40,7 +40,7 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::coop;
-use crate::debug::{Source, Wait};
+use crate::debug::{Source, WaitNote};
 use crate::trace::WakeCause;
 
 /// The token of the `mio::Waker` that other threads use to interrupt [`Reactor::wait`].
@@ -206,6 +206,9 @@ impl Reactor {
         }
         let waiters = &mut source.waiters[dir as usize];
         if !waiters.iter().any(|waker| waker.will_wake(cx.waker())) {
+            // Room for exactly one more: a first `push` would otherwise allocate room for four
+            // wakers on every socket, and one waiter per direction is the common case.
+            waiters.reserve_exact(1);
             waiters.push(cx.waker().clone());
         }
         // Re-check after storing the waker. On one thread nothing can have changed in between,
@@ -214,8 +217,8 @@ impl Reactor {
             return Poll::Ready(());
         }
         let wait = match dir {
-            Direction::Read => Wait::Readable(source.source),
-            Direction::Write => Wait::Writable(source.source),
+            Direction::Read => WaitNote::Readable(key),
+            Direction::Write => WaitNote::Writable(key),
         };
         drop(sources);
         crate::runtime::note_wait(wait);
@@ -234,6 +237,11 @@ impl Reactor {
         if including_closed {
             source.closed[dir as usize] = false;
         }
+    }
+
+    /// The description of the source registered under `key`, if it still is.
+    pub(crate) fn source(&self, key: usize) -> Option<Source> {
+        self.sources.borrow().get(key).map(|state| state.source)
     }
 
     /// Marks the reactor as shut down (see `closed`).

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::coop;
-use crate::debug::{self, DebugConfig, TaskDump, TaskInfo, TaskState, Wait};
+use crate::debug::{self, DebugConfig, TaskDump, TaskInfo, TaskState, Wait, WaitNote};
 use crate::reactor::Reactor;
 use crate::task::Id;
 use crate::timers::Timers;
@@ -102,8 +102,11 @@ pub(crate) struct Task {
 struct Stats {
     polls: u64,
     wakes: u64,
-    /// What the task registered with during its last poll; cleared when a poll starts.
-    waiting_on: Vec<Wait>,
+    /// What the task registered with during its last poll (the first two things: a socket
+    /// and a timer, for a read under a timeout); cleared when a poll starts. Kept inline
+    /// rather than in a `Vec`, whose first push would allocate room for four, for every idle
+    /// connection.
+    waiting_on: [Option<WaitNote>; 2],
 }
 
 impl Task {
@@ -401,7 +404,7 @@ impl Runtime {
     /// waited on last time.
     fn start_poll(&self, key: TaskKey, stats: &mut Stats) {
         stats.polls += 1;
-        stats.waiting_on.clear();
+        stats.waiting_on = [None, None];
         self.polling.set(Some(key));
         coop::start_poll();
     }
@@ -639,7 +642,7 @@ impl Runtime {
     // ANCHOR_END: schedule
 
     /// Records that the task being polled now waits on `wait` (for the task table).
-    fn note_wait(&self, wait: Wait) {
+    fn note_wait(&self, wait: WaitNote) {
         let Some(key) = self.polling.get() else {
             return;
         };
@@ -655,9 +658,31 @@ impl Runtime {
                 None => return,
             }
         };
-        if !stats.waiting_on.contains(&wait) {
-            stats.waiting_on.push(wait);
+        if stats
+            .waiting_on
+            .iter()
+            .flatten()
+            .all(|known| *known != wait)
+        {
+            if let Some(free) = stats.waiting_on.iter_mut().find(|slot| slot.is_none()) {
+                *free = Some(wait);
+            }
         }
+    }
+
+    /// Turns recorded waits into the task table's `Wait`s (a socket closed since is left out).
+    fn describe_waits(&self, notes: &[Option<WaitNote>; 2]) -> Vec<Wait> {
+        notes
+            .iter()
+            .flatten()
+            .filter_map(|note| match *note {
+                WaitNote::Readable(key) => self.reactor.source(key).map(Wait::Readable),
+                WaitNote::Writable(key) => self.reactor.source(key).map(Wait::Writable),
+                WaitNote::Timer(deadline) => Some(Wait::Timer(deadline)),
+                WaitNote::Task(id) => Some(Wait::Task(id)),
+                WaitNote::Blocking => Some(Wait::Blocking),
+            })
+            .collect()
     }
 
     /// A snapshot of the task table; see [`crate::task::dump`].
@@ -676,7 +701,7 @@ impl Runtime {
             name: Some("block_on".to_string()),
             spawned_at: self.main_spawned_at,
             state: main_state,
-            waiting_on: main.waiting_on.clone(),
+            waiting_on: self.describe_waits(&main.waiting_on),
             polls: main.polls,
             wakes: main.wakes,
         }];
@@ -693,7 +718,7 @@ impl Runtime {
                 name: task.name.clone(),
                 spawned_at: task.spawned_at,
                 state,
-                waiting_on: task.stats.waiting_on.clone(),
+                waiting_on: self.describe_waits(&task.stats.waiting_on),
                 polls: task.stats.polls,
                 wakes: task.stats.wakes,
             });
@@ -837,7 +862,7 @@ pub(crate) fn id_of(runtime: &Runtime) -> RuntimeId {
 
 /// Records, for the task table, that the task being polled waits on `wait`. Does nothing
 /// outside a runtime.
-pub(crate) fn note_wait(wait: Wait) {
+pub(crate) fn note_wait(wait: WaitNote) {
     if let Some(runtime) = try_current() {
         runtime.note_wait(wait);
     }

@@ -284,7 +284,7 @@ impl<T> Future for JoinHandle<T> {
                 cell.stage = Stage::Running;
                 cell.waiter = Some(cx.waker().clone());
                 drop(cell);
-                runtime::note_wait(Wait::Task(self.key.id));
+                runtime::note_wait(crate::debug::WaitNote::Task(self.key.id));
                 Poll::Pending
             }
             Stage::Taken => panic!("JoinHandle polled again after it returned the task's result"),

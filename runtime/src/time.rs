@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use crate::debug::Wait;
+use crate::debug::WaitNote;
 use crate::runtime;
 use crate::timers::{TimerKey, Timers};
 
@@ -94,7 +94,7 @@ impl Future for Sleep {
             self.unregister();
             return Poll::Ready(());
         }
-        runtime::note_wait(Wait::Timer(self.deadline));
+        runtime::note_wait(WaitNote::Timer(self.deadline));
         // Polled again, maybe by another task: keep the newest waker.
         if let Some((timers, key)) = &self.registration {
             if timers.update_waker(*key, cx.waker()) {
