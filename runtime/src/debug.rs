@@ -114,6 +114,28 @@ pub(crate) enum WaitNote {
     Blocking,
 }
 
+/// A [`WaitNote`] as the task table stores it: plain integers, so that a debugger prints it
+/// (gdb 13 failed on a task record holding enums with data there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WaitRecord {
+    pub(crate) kind: WaitKind,
+    /// The socket's reactor key, the awaited task's id, or the timer's deadline in
+    /// microseconds after the runtime started.
+    pub(crate) value: u64,
+}
+
+/// What a [`WaitRecord`] holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum WaitKind {
+    #[default]
+    Nothing,
+    Readable,
+    Writable,
+    Timer,
+    Task,
+    Blocking,
+}
+
 /// A registered socket, described for humans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Source {

@@ -42,7 +42,9 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::coop;
-use crate::debug::{self, DebugConfig, TaskDump, TaskInfo, TaskState, Wait, WaitNote};
+use crate::debug::{
+    self, DebugConfig, TaskDump, TaskInfo, TaskState, Wait, WaitKind, WaitNote, WaitRecord,
+};
 use crate::reactor::Reactor;
 use crate::task::Id;
 use crate::timers::Timers;
@@ -106,7 +108,7 @@ struct Stats {
     /// and a timer, for a read under a timeout); cleared when a poll starts. Kept inline
     /// rather than in a `Vec`, whose first push would allocate room for four, for every idle
     /// connection.
-    waiting_on: [Option<WaitNote>; 2],
+    waiting_on: [WaitRecord; 2],
 }
 
 impl Task {
@@ -182,6 +184,8 @@ pub(crate) struct Runtime {
     debug: Option<DebugConfig>,
     /// `Some` while tracing.
     tracer: Option<Tracer>,
+    /// When the runtime was created: timer deadlines in the task table count from here.
+    started: Instant,
 }
 
 /// Runs `future` to completion on the current thread, and with it every task it spawns.
@@ -344,6 +348,7 @@ impl Runtime {
             main_stats: RefCell::default(),
             debug: config.debug,
             tracer,
+            started: Instant::now(),
         })
     }
 
@@ -404,7 +409,7 @@ impl Runtime {
     /// waited on last time.
     fn start_poll(&self, key: TaskKey, stats: &mut Stats) {
         stats.polls += 1;
-        stats.waiting_on = [None, None];
+        stats.waiting_on = Default::default();
         self.polling.set(Some(key));
         coop::start_poll();
     }
@@ -658,29 +663,48 @@ impl Runtime {
                 None => return,
             }
         };
-        if stats
+        let record = self.record_of(wait);
+        if stats.waiting_on.contains(&record) {
+            return;
+        }
+        if let Some(free) = stats
             .waiting_on
-            .iter()
-            .flatten()
-            .all(|known| *known != wait)
+            .iter_mut()
+            .find(|r| r.kind == WaitKind::Nothing)
         {
-            if let Some(free) = stats.waiting_on.iter_mut().find(|slot| slot.is_none()) {
-                *free = Some(wait);
-            }
+            *free = record;
         }
     }
 
+    /// A wait as the task table stores it.
+    fn record_of(&self, wait: WaitNote) -> WaitRecord {
+        let (kind, value) = match wait {
+            WaitNote::Readable(key) => (WaitKind::Readable, key as u64),
+            WaitNote::Writable(key) => (WaitKind::Writable, key as u64),
+            WaitNote::Timer(deadline) => {
+                let after_start = deadline.saturating_duration_since(self.started);
+                (WaitKind::Timer, after_start.as_micros() as u64)
+            }
+            WaitNote::Task(id) => (WaitKind::Task, id.0),
+            WaitNote::Blocking => (WaitKind::Blocking, 0),
+        };
+        WaitRecord { kind, value }
+    }
+
     /// Turns recorded waits into the task table's `Wait`s (a socket closed since is left out).
-    fn describe_waits(&self, notes: &[Option<WaitNote>; 2]) -> Vec<Wait> {
-        notes
+    fn describe_waits(&self, records: &[WaitRecord; 2]) -> Vec<Wait> {
+        let source = |key: u64| self.reactor.source(key as usize);
+        records
             .iter()
-            .flatten()
-            .filter_map(|note| match *note {
-                WaitNote::Readable(key) => self.reactor.source(key).map(Wait::Readable),
-                WaitNote::Writable(key) => self.reactor.source(key).map(Wait::Writable),
-                WaitNote::Timer(deadline) => Some(Wait::Timer(deadline)),
-                WaitNote::Task(id) => Some(Wait::Task(id)),
-                WaitNote::Blocking => Some(Wait::Blocking),
+            .filter_map(|record| match record.kind {
+                WaitKind::Nothing => None,
+                WaitKind::Readable => source(record.value).map(Wait::Readable),
+                WaitKind::Writable => source(record.value).map(Wait::Writable),
+                WaitKind::Timer => Some(Wait::Timer(
+                    self.started + Duration::from_micros(record.value),
+                )),
+                WaitKind::Task => Some(Wait::Task(Id(record.value))),
+                WaitKind::Blocking => Some(Wait::Blocking),
             })
             .collect()
     }
