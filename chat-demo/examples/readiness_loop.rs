@@ -7,15 +7,16 @@
 //! have data, then reads exactly those. Same lines received, almost no wasted reads, almost
 //! no CPU. This loop is the seed of every event loop, stroll's included.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-const CLIENTS: usize = 10;
-const RUN_FOR: Duration = Duration::from_secs(2);
+#[path = "shared/clients.rs"]
+mod clients;
+
+use clients::{cpu_seconds, talk, CLIENTS, RUN_FOR};
 
 fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
@@ -74,34 +75,4 @@ fn main() -> std::io::Result<()> {
     );
     drop(conns);
     talkers.join().unwrap()
-}
-
-/// The clients: one line per 100 ms on each connection, for the length of the run.
-fn talk(addr: std::net::SocketAddr) -> std::io::Result<()> {
-    let mut streams = (0..CLIENTS)
-        .map(|_| TcpStream::connect(addr))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let start = Instant::now();
-    while start.elapsed() < RUN_FOR {
-        for stream in &mut streams {
-            stream.write_all(b"hello\n")?;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
-}
-
-/// This process's CPU time (user + system), from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(") ")
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
-    });
-    ticks / 100.0 // clock ticks per second on Linux
 }

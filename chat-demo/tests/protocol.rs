@@ -29,9 +29,7 @@ fn messages_reach_every_other_logged_in_client_without_echo() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &[]);
         let mut lurker = Client::greeted(&server, "lurker"); // connected, no nickname yet
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
         let mut carol = Client::login(&server, "carol");
         alice.expect_line("* carol joined");
         bob.expect_line("* carol joined");
@@ -55,9 +53,7 @@ fn messages_reach_every_other_logged_in_client_without_echo() {
 fn join_leave_and_rename_notices() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &[]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
 
         bob.send_line("/nick robert");
         let answer = bob.expect_prefix("* ");
@@ -100,9 +96,7 @@ fn who_lists_the_logged_in_clients_to_the_sender_only() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &[]);
         let _lurker = Client::greeted(&server, "lurker"); // not logged in: not listed
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
         let mut carol = Client::login(&server, "carol");
         alice.expect_line("* carol joined");
         bob.expect_line("* carol joined");
@@ -184,9 +178,7 @@ fn crlf_line_endings_are_accepted() {
 fn empty_lines_are_ignored() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &[]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
 
         alice.send_raw(b"\n\r\n\n");
         alice.send_line("after the empty lines");
@@ -200,9 +192,7 @@ fn empty_lines_are_ignored() {
 fn end_of_file_announces_the_departure_exactly_once() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &[]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
         let mut carol = Client::login(&server, "carol");
         alice.expect_line("* carol joined");
         bob.expect_line("* carol joined");
@@ -223,9 +213,7 @@ fn end_of_file_announces_the_departure_exactly_once() {
 fn a_reset_announces_the_departure_exactly_once() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &[]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
         let mut carol = Client::login(&server, "carol");
         alice.expect_line("* carol joined");
         bob.expect_line("* carol joined");
@@ -251,9 +239,7 @@ fn a_reset_announces_the_departure_exactly_once() {
 fn an_overlong_line_is_refused_and_the_connection_stays_usable() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &["--max-line", "1000"]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
 
         alice.send_raw(&vec![b'x'; 1 << 20]);
         alice.send_raw(b"\n");
@@ -281,9 +267,7 @@ fn an_overlong_line_is_refused_and_the_connection_stays_usable() {
 fn invalid_utf8_and_control_characters_are_replaced_not_fatal() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &[]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
 
         alice.send_raw(b"caf\xc3\xa9 \xff\xfe ok\n");
         bob.expect_line("alice: café \u{FFFD}\u{FFFD} ok");
@@ -609,9 +593,7 @@ fn two_thousand_idle_connections_do_not_stop_a_conversation() {
         // Declared first so it is dropped last: the server is killed before they close.
         let mut idle: Vec<Client> = Vec::with_capacity(IDLE);
         let server = Server::start(mode, &[]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
 
         // Every one is greeted; then half of them log in, half never do. (Greeting them all
         // first keeps the storm of 1,000 logins, each announced to every logged-in client,
@@ -663,9 +645,7 @@ fn two_thousand_idle_connections_do_not_stop_a_conversation() {
 fn a_connection_without_a_nickname_times_out() {
     for_each_mode(&MODES, |mode| {
         let server = Server::start(mode, &["--login-timeout", "0.5"]);
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
 
         let started = Instant::now();
         let mut silent = Client::greeted(&server, "silent");
@@ -718,9 +698,7 @@ fn sigint_says_goodbye_flushes_and_exits_zero() {
     for_each_mode(&MODES, |mode| {
         let mut server = Server::start(mode, &[]);
         let mut lurker = Client::greeted(&server, "lurker");
-        let mut alice = Client::login(&server, "alice");
-        let mut bob = Client::login(&server, "bob");
-        alice.expect_line("* bob joined");
+        let (mut alice, mut bob) = Client::alice_and_bob(&server);
         let mut busy = Client::greeted(&server, "busy");
 
         // Queue a backlog for bob, who does not read yet; /who proves it was all handled.

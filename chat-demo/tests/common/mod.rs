@@ -312,6 +312,15 @@ impl Client {
         client
     }
 
+    /// Logs `alice` in, then `bob`, and waits until alice has seen bob join: the start of most
+    /// protocol tests.
+    pub fn alice_and_bob(server: &Server) -> (Client, Client) {
+        let mut alice = Client::login(server, "alice");
+        let bob = Client::login(server, "bob");
+        alice.expect_line("* bob joined");
+        (alice, bob)
+    }
+
     pub fn label(&self) -> &str {
         &self.label
     }
