@@ -211,7 +211,7 @@ fn walkthrough_3_the_task_table_from_the_debugger() {
     assert!(row("writer 127.0.0.1:").is_some(), "{table:?}");
     // The raw table, as the runtime keeps it.
     assert!(
-        text.contains("slab::Entry<stroll::runtime::Task>::Occupied"),
+        text.contains("slab::Entry<stroll::task_table::Entry>::Occupied"),
         "{text}"
     );
 }

@@ -27,7 +27,7 @@ commands
   continue
 end
 
-break stroll::runtime::Runtime::schedule
+break stroll::waker::RunQueue::push
 commands
   silent
   printf "   wake: task %d goes to the run queue\n", key.id.__0

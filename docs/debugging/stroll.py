@@ -37,14 +37,43 @@ def runtime_value():
         "(break stroll::runtime::Runtime::run_ready_tasks)")
 
 
-def polled_task_body():
-    """The `TaskBody` being polled: the innermost task on the stack."""
+def polled_task_cell():
+    """The `TaskCell` being polled: the innermost task on the stack."""
     for frame in frames():
-        if re.match(r"stroll::task::.*::poll<", frame.name() or ""):
-            this = frame.read_var("self")
-            if "TaskBody" in str(this.type):
-                return this["pointer"].dereference()
+        if re.match(r"stroll::task::.*::poll_task<", frame.name() or ""):
+            return frame.read_var("self")["pointer"].dereference()
     raise gdb.GdbError("no task is being polled on this thread's stack")
+
+
+def polled_future():
+    """The user's future inside the `TaskCell` being polled (its `future` field is an Option)."""
+    variant = active_variant(polled_task_cell()["future"])
+    if variant is None or variant[0] != "Some":
+        raise gdb.GdbError("the task being polled has no future left")
+    return variant[1]["__0"]
+
+
+def rc(value):
+    """What an `Rc<T>` points to."""
+    return value["ptr"]["pointer"].dereference()["value"]
+
+
+def arc(value):
+    """What an `Arc<T>` points to."""
+    return value["ptr"]["pointer"].dereference()["data"]
+
+
+def inner(cell):
+    """What a `Cell<T>` or `RefCell<T>` holds."""
+    return cell["value"]["value"]
+
+
+def some(value):
+    """The value inside `Some(..)`, or None."""
+    variant = active_variant(value)
+    if variant is not None and variant[0] == "Some":
+        return variant[1]["__0"]
+    return None
 
 
 def active_variant(value):
@@ -69,6 +98,8 @@ def text(value):
     if variant is not None:
         name, inner = variant
         return text(inner["__0"]) if name == "Some" else "-"
+    if has_field(value, "data_ptr") and has_field(value, "length"):
+        return str_at(value)  # A Box<str>.
     # Unlimited length, whatever `set print elements` says.
     return value.format_string(max_elements=0).strip('"')
 
@@ -95,12 +126,23 @@ def location(pointer):
 
 
 def slab_items(slab):
-    """The occupied entries of a `slab::Slab`."""
+    """(slot, value) of the occupied entries of a `slab::Slab`."""
     visualizer = gdb.default_visualizer(slab["entries"])
-    for _, entry in visualizer.children():
+    for slot, (_, entry) in enumerate(visualizer.children()):
         variant = active_variant(entry)
         if variant is not None and variant[0] == "Occupied":
-            yield variant[1]["__0"]
+            yield slot, variant[1]["__0"]
+
+
+def vec_items(vec):
+    """The elements of a `Vec`."""
+    for _, item in gdb.default_visualizer(vec).children():
+        yield item
+
+
+def scheduled(waker_arc):
+    """Is the task of this `Arc<TaskWaker>` in the run queue?"""
+    return bool(int(arc(waker_arc)["scheduled"]["v"]["value"]))
 
 
 class StrollTasks(gdb.Command):
@@ -111,35 +153,42 @@ class StrollTasks(gdb.Command):
 
     def invoke(self, argument, from_tty):
         runtime = runtime_value()
-        polling = active_variant(runtime["polling"]["value"]["value"])
-        polling_id = None
-        if polling is not None and polling[0] == "Some":
-            polling_id = int(polling[1]["__0"]["id"]["__0"])
-        rows = []
-        main = runtime["main_stats"]["value"]["value"]
+        observer = rc(runtime["observer"])
+        polling = some(inner(observer["polling"]))
+        polling_id = None if polling is None else int(polling["id"]["__0"])
+        # Names and counters live in the observer's records, one per slot of the task table.
+        records = list(vec_items(inner(observer["tasks"])))
+
+        def row(record, state):
+            return (str(record["id"]["__0"]), text(record["name"]), state,
+                    str(record["polls"]), str(record["wakes"]),
+                    location(record["spawned_at"]))
+
         main_state = "running" if polling_id == 0 else (
-            "ready" if bool(runtime["main_woken"]["value"]["value"]) else "waiting")
-        rows.append(("0", "block_on", main_state, str(main["polls"]), str(main["wakes"]),
-                     location(runtime["main_spawned_at"])))
-        tasks = runtime["tasks"]["value"]["value"]
-        for task in slab_items(tasks):
-            future = active_variant(task["future"])
-            if future is not None and future[0] == "None":
+            "ready" if scheduled(runtime["main_waker"]) else "waiting")
+        rows = [row(inner(observer["main"]), main_state)]
+        for slot, entry in slab_items(inner(rc(runtime["tasks"])["slab"])):
+            variant = active_variant(entry)
+            if variant is None or variant[0] != "Live":
+                continue  # A finished task whose result waits for its handle.
+            task = variant[1]["__0"]
+            waker = some(task["waker"])
+            if some(task["cell"]) is None:
                 state = "running"
-            elif bool(task["scheduled"]):
+            elif waker is None or scheduled(waker):
                 state = "ready"
             else:
                 state = "waiting"
-            rows.append((str(task["id"]["__0"]), text(task["name"]), state,
-                         str(task["stats"]["polls"]), str(task["stats"]["wakes"]),
-                         location(task["spawned_at"])))
+            record = some(records[slot])
+            if record is not None:
+                rows.append(row(record, state))
         rows.sort(key=lambda row: int(row[0]))
         header = ("id", "name", "state", "polls", "wakes", "spawned at")
         widths = [max(len(row[i]) for row in rows + [header]) for i in range(5)]
         for row in [header] + rows:
             cells = [row[i].ljust(widths[i]) for i in range(5)] + [row[5]]
             print("  ".join(cells))
-        queue = runtime["run_queue"]["value"]["value"]
+        queue = inner(rc(runtime["run_queue"])["keys"])
         print("run queue: %s task(s)" % queue["len"])
 
 
@@ -150,8 +199,7 @@ class StrollFuture(gdb.Command):
         super().__init__("stroll-future", gdb.COMMAND_DATA)
 
     def invoke(self, argument, from_tty):
-        body = polled_task_body()
-        print(body["future"])
+        print(polled_future())
 
 
 class StrollAwait(gdb.Command):
@@ -161,7 +209,7 @@ class StrollAwait(gdb.Command):
         super().__init__("stroll-await", gdb.COMMAND_DATA)
 
     def invoke(self, argument, from_tty):
-        value = polled_task_body()["future"]
+        value = polled_future()
         for depth in range(32):
             type_name = re.sub(r"<.*>", "<..>", str(value.type))
             variant = active_variant(value)

@@ -5,7 +5,8 @@
 #   (in another terminal) nc 127.0.0.1 7878 and type a nickname
 #
 # When the line arrives, print the table twice: with the helper command (the same columns as
-# stroll::task::dump()), and raw, as the runtime keeps it: a slab of Task records.
+# stroll::task::dump()), and raw, as the runtime keeps it: a slab of entries, each a live task
+# (its cell, its waker) or a finished one whose result waits for its handle.
 source docs/debugging/stroll.py
 set pagination off
 set confirm off
@@ -19,8 +20,8 @@ stroll-tasks
 printf "\n== the raw table: Runtime::tasks\n"
 frame function stroll::runtime::Runtime::run_ready_tasks
 printf "tasks in the table: "
-output self.tasks.value.value.len
+output (*self.tasks.ptr.pointer).value.slab.value.value.len
 printf "\n"
-print self.tasks.value.value.entries
+print (*self.tasks.ptr.pointer).value.slab.value.value.entries
 kill
 quit

@@ -6,7 +6,7 @@
 //! quick run too; workload names (`-- --quick echo idle`) pick a subset.
 //!
 //! The peers, all single-threaded, are dev-dependencies: tokio's `current_thread` runtime
-//! (tasks spawned with plain `tokio::spawn`: they are all `Send`, so no `LocalSet`), smol's
+//! in a `LocalSet` (tasks spawned with `spawn_local`, as stroll's need not be `Send`), smol's
 //! parts (`async_executor::LocalExecutor` run by `async_io::block_on`, `async_io::Async` and
 //! `Timer`), and `futures::executor::LocalPool` (only for the workloads without I/O or timers).
 //!
@@ -18,7 +18,7 @@
 //! | yield_many | 1,000 tasks × 1,000 `yield_now` | ns per poll |
 //! | ping_pong | two tasks bounce a number 1,000,000 times over two unbounded `futures::channel::mpsc` channels | ns per round trip |
 //! | chained_spawn | each task spawns the next, 100,000 deep; the last signals on a oneshot | ns per hop |
-//! | timers | 100,000 tasks, each sleeping until `start + i*7919 % 100,000 µs` (0-100 ms) | wall time beyond 100 ms; loop thread CPU ns per timer |
+//! | timers | 100,000 tasks, each sleeping until `start + i*7919 % 50,000 µs` (0-50 ms), spawned and joined | wall time beyond 50 ms; loop thread CPU ns per timer |
 //! | echo | echo server, 100 client connections each bouncing 64-byte messages for 2 s (quick) or 5 s | messages/s; server thread CPU ns and syscalls per message |
 //! | idle | server holding 2,000 (quick) or 10,000 idle connections, each a task with a 4 KiB buffer parked in `read` | resident bytes per connection, and beyond the buffer |
 //!
@@ -355,7 +355,7 @@ fn timers(cx: &Context) -> WorkloadResult {
     WorkloadResult {
         name: "timers",
         what: format!(
-            "{} concurrent sleeps, deadlines scattered over 0-100 ms; {} runs + {} warm-up",
+            "{} concurrent sleeps, deadlines scattered over 0-50 ms, spawned and joined; {} runs + {} warm-up",
             report::num(f64::from(timers::TIMERS)),
             plan.runs,
             plan.warmups

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use crate::task::JoinHandle;
+use crate::observe::{waits_on, WaitNote};
 
 /// The most threads the pool runs at once.
 pub(crate) const MAX_THREADS: usize = 16;
@@ -30,23 +30,12 @@ pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A job: the user's closure, wrapped so that it delivers its own result.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Runs `f` on a pool thread and returns a handle to its result.
-///
-/// Awaiting the handle does not block the loop. A panic in `f` is caught and returned as a
-/// [`JoinError`](crate::JoinError) whose `is_panic()` is true. Aborting the handle does not stop
-/// `f` (a thread cannot be interrupted); it only drops the result.
-///
-/// ```
-/// let sum = stroll::block_on(async {
-///     stroll::task::spawn_blocking(|| (1..=100u64).sum::<u64>()).await.unwrap()
-/// });
-/// assert_eq!(sum, 5050);
-/// ```
+/// Starts `f` on a pool thread; the returned future is its result (`spawn_blocking` in
+/// `task.rs` makes it a task).
 ///
 /// # Panics
-/// Outside [`crate::block_on`].
-#[track_caller]
-pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+/// If no pool thread runs and none can be started: the job would never run.
+pub(crate) fn run<F, T>(f: F) -> Receiver<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -72,9 +61,7 @@ where
     if let Err(err) = pool().submit(job) {
         panic!("stroll: spawn_blocking could not start a thread to run the job: {err}");
     }
-    crate::task::Builder::new()
-        .name("spawn_blocking")
-        .spawn(receiver)
+    receiver
 }
 
 /// Where a pool thread leaves a job's result for the task awaiting it.
@@ -86,7 +73,7 @@ struct Handoff<T> {
 }
 
 /// The future of the task that `spawn_blocking` spawns: it waits for the [`Handoff`].
-struct Receiver<T> {
+pub(crate) struct Receiver<T> {
     handoff: Arc<Mutex<Handoff<T>>>,
 }
 
@@ -105,7 +92,7 @@ impl<T> Future for Receiver<T> {
             None => {
                 handoff.waiter = Some(cx.waker().clone());
                 drop(handoff);
-                crate::runtime::note_wait(crate::debug::WaitNote::Blocking);
+                waits_on(WaitNote::Blocking);
                 Poll::Pending
             }
         }
@@ -177,19 +164,11 @@ impl Pool {
 
     /// A pool thread: take jobs until none comes for `IDLE_TIMEOUT`.
     fn worker(&'static self) {
-        // Counts this thread out when it ends, whether it returns or a job panics through it.
-        struct Leaving(&'static Pool);
-        impl Drop for Leaving {
-            fn drop(&mut self) {
-                lock(&self.0.state).threads -= 1;
-            }
-        }
-        let _leaving = Leaving(self);
         let mut state = lock(&self.state);
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
-                job(); // The job catches its closure's panic itself.
+                job(); // The job catches its closure's panic itself, so it cannot kill us.
                 state = lock(&self.state);
                 continue;
             }
@@ -201,6 +180,9 @@ impl Pool {
             state = next;
             state.idle -= 1;
             if wait.timed_out() && state.queue.is_empty() {
+                // Deciding to leave and counting ourselves out happen under one lock: a job
+                // submitted after this sees one thread fewer and starts another.
+                state.threads -= 1;
                 return;
             }
         }

@@ -11,6 +11,12 @@
 //! spent, the next operation wakes its own task and returns `Pending` although it could proceed:
 //! the task goes to the back of the run queue, and the loop serves the reactor and the timers
 //! before polling it again.
+//!
+//! "Serves the reactor" is a promise the loop must be told about: while tasks are ready it asks
+//! epoll for events only every 61 polls. So a task that gives way (a spent budget, or
+//! [`crate::yield_now`]) also calls [`give_way`], and the loop's next reactor phase asks epoll
+//! even if fewer polls have passed (tokio defers a yielding task's wake past its driver for the
+//! same reason).
 
 use std::cell::Cell;
 use std::task::{Context, Poll};
@@ -22,6 +28,9 @@ thread_local! {
     /// The budget of the poll running on this thread. `None` outside a poll (for example while
     /// the loop itself runs), where operations are never throttled.
     static BUDGET: Cell<Option<u32>> = const { Cell::new(None) };
+
+    /// A task gave way since the loop's last reactor phase: the next one must ask epoll.
+    static GAVE_WAY: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Gives the poll that is about to start a fresh budget.
@@ -38,6 +47,7 @@ pub(crate) fn end_poll() {
 /// next turn of the loop) when the current poll's budget is spent.
 pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
     if BUDGET.with(Cell::get) == Some(0) {
+        give_way();
         cx.waker().wake_by_ref();
         return Poll::Pending;
     }
@@ -51,4 +61,14 @@ pub(crate) fn spend() {
             budget.set(Some(left.saturating_sub(1)));
         }
     });
+}
+
+/// The task being polled gives the loop back so that others, and the reactor, get a turn.
+pub(crate) fn give_way() {
+    GAVE_WAY.with(|gave_way| gave_way.set(true));
+}
+
+/// Did a task give way since the last call? (Asked by the loop's reactor phase.)
+pub(crate) fn take_gave_way() -> bool {
+    GAVE_WAY.with(|gave_way| gave_way.replace(false))
 }

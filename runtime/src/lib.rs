@@ -30,14 +30,18 @@
 
 mod blocking;
 mod coop;
-mod debug;
+mod ids;
+mod join_error;
 pub mod net;
+mod observe;
 mod reactor;
 pub mod runtime;
 pub mod task;
+mod task_table;
+#[cfg(test)]
+mod tests;
 pub mod time;
 mod timers;
-mod trace;
 mod waker;
 
 pub use runtime::block_on;

@@ -20,7 +20,11 @@
 //! cache is cleared without making that system call ([`IoSource::short_transfer`]). This is
 //! safe because on Linux every new arrival of data (or of buffer space) is a new edge and brings
 //! a new event, even if the socket was never drained to `WouldBlock`. End of file is kept apart
-//! (the `closed` flags) and never cleared this way.
+//! (the `closed` flags) and never cleared this way: only a `WouldBlock` clears it.
+//!
+//! A task that stops waiting before its event comes (the operation lost a `select`, or a
+//! `timeout` fired) takes its waker back: socket operations are [`IoOp`] futures, whose drop
+//! removes the waker they left, so the reactor never holds a waker nobody waits behind.
 //!
 //! A new source starts out "ready" in both directions, so the first operation always tries the
 //! system call instead of waiting for an event that may have come before registration.
@@ -31,7 +35,9 @@
 //! between its system call and clearing it.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -40,8 +46,8 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::coop;
-use crate::debug::{Source, WaitNote};
-use crate::trace::WakeCause;
+use crate::ids::{Direction, IoEvent, Source, SourceKey};
+use crate::observe::{waits_on, WaitNote};
 
 /// The token of the `mio::Waker` that other threads use to interrupt [`Reactor::wait`].
 pub(crate) const INTERRUPT_TOKEN: Token = Token(usize::MAX);
@@ -49,23 +55,20 @@ pub(crate) const INTERRUPT_TOKEN: Token = Token(usize::MAX);
 /// How many events one call to `epoll_wait` may return.
 const EVENTS_PER_WAIT: usize = 1024;
 
-/// A direction of I/O. Each source has one readiness flag and one waker slot per direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    Read = 0,
-    Write = 1,
-}
-
 // ANCHOR: source_state
 /// What the reactor knows about one registered source.
 struct SourceState {
+    /// This source's slot and serial number: names it in the task table, also after the slot
+    /// is reused by another socket.
+    key: SourceKey,
     /// What the socket is, for the task table and traces.
     source: Source,
     /// `ready[d]`: the last event said direction `d` is ready, and no operation in that
     /// direction has returned `WouldBlock` since. Starts `true` (try the system call first).
     ready: [bool; 2],
-    /// `closed[d]`: the kernel reported the direction shut down or in error. Sticky: once set,
-    /// operations keep trying the system call, which returns the end-of-file or the error.
+    /// `closed[d]`: the kernel reported the direction shut down or in error. Survives short
+    /// reads and writes (operations keep trying the system call, which returns the end of file
+    /// or the error); cleared only when an operation in that direction returns `WouldBlock`.
     closed: [bool; 2],
     /// `waiters[d]`: the wakers of the tasks that got `Pending` for direction `d`, all taken
     /// (and woken) by the next event for that direction. Normally one task reads and one writes,
@@ -94,6 +97,8 @@ pub(crate) struct Reactor {
     /// Set when the runtime has shut down: no event will ever be delivered again, so operations
     /// fail at once instead of waiting forever.
     closed: Cell<bool>,
+    /// The serial number the next registered source gets; only grows (wrapping after 2^32).
+    next_serial: Cell<u32>,
 }
 
 impl Reactor {
@@ -106,19 +111,20 @@ impl Reactor {
             events: RefCell::new(Events::with_capacity(EVENTS_PER_WAIT)),
             sources: RefCell::new(Slab::new()),
             closed: Cell::new(false),
+            next_serial: Cell::new(0),
         };
         Ok((reactor, interrupt))
     }
 
     /// Blocks in `epoll_wait` for at most `timeout` (`None`: until an event comes), then records
     /// the readiness each event reports and collects the wakers of the tasks waiting for it,
-    /// with the reason, into `to_wake`. The caller wakes them, once no borrow is held.
+    /// with the event, into `to_wake`. The caller wakes them, once no borrow is held.
     ///
     /// Returns how many events arrived.
     pub(crate) fn wait(
         &self,
         timeout: Option<Duration>,
-        to_wake: &mut Vec<(Waker, WakeCause)>,
+        to_wake: &mut Vec<(Waker, IoEvent)>,
     ) -> usize {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
@@ -139,7 +145,7 @@ impl Reactor {
     }
 
     /// Updates one source's readiness from `event` and collects the wakers to call.
-    fn record_event(&self, event: &mio::event::Event, to_wake: &mut Vec<(Waker, WakeCause)>) {
+    fn record_event(&self, event: &mio::event::Event, to_wake: &mut Vec<(Waker, IoEvent)>) {
         let mut sources = self.sources.borrow_mut();
         // Defensive: a source is deregistered only by user code, which does not run during a
         // batch, but an unknown token is ignored rather than trusted.
@@ -160,23 +166,30 @@ impl Reactor {
             source.ready[d] |= ready;
             source.closed[d] |= closed || error;
             if source.is_ready(dir) {
-                let cause = match dir {
-                    Direction::Read => WakeCause::Readable(source.source),
-                    Direction::Write => WakeCause::Writable(source.source),
+                let happened = IoEvent {
+                    source: source.source,
+                    dir,
                 };
-                to_wake.extend(source.waiters[d].drain(..).map(|waker| (waker, cause)));
+                to_wake.extend(source.waiters[d].drain(..).map(|waker| (waker, happened)));
             }
         }
     }
 
     /// Registers `io` for both directions and returns its key (also its mio token).
     fn register(&self, io: &mut impl mio::event::Source, source: Source) -> io::Result<usize> {
-        let key = self.sources.borrow_mut().insert(SourceState {
+        let serial = self.next_serial.get();
+        self.next_serial.set(serial.wrapping_add(1));
+        let mut sources = self.sources.borrow_mut();
+        let entry = sources.vacant_entry();
+        let key = entry.key();
+        entry.insert(SourceState {
+            key: SourceKey::new(key, serial),
             source,
             ready: [true, true],
             closed: [false, false],
             waiters: [Vec::new(), Vec::new()],
         });
+        drop(sources);
         let registered = self.poll.borrow().registry().register(
             io,
             Token(key),
@@ -216,13 +229,27 @@ impl Reactor {
         if source.is_ready(dir) {
             return Poll::Ready(());
         }
-        let wait = match dir {
-            Direction::Read => WaitNote::Readable(key),
-            Direction::Write => WaitNote::Writable(key),
-        };
-        drop(sources);
-        crate::runtime::note_wait(wait);
+        waits_on(match dir {
+            Direction::Read => WaitNote::Readable(source.key),
+            Direction::Write => WaitNote::Writable(source.key),
+        });
         Poll::Pending
+    }
+
+    /// Removes the waiter of `dir` that wakes the same task as `waker`, if there is one (its
+    /// operation was dropped before the event came).
+    fn forget_waiter(&self, key: usize, dir: Direction, waker: &Waker) {
+        let mut sources = self.sources.borrow_mut();
+        let Some(source) = sources.get_mut(key) else {
+            return;
+        };
+        let waiters = &mut source.waiters[dir as usize];
+        let Some(at) = waiters.iter().position(|w| w.will_wake(waker)) else {
+            return;
+        };
+        let forgotten = waiters.swap_remove(at);
+        drop(sources);
+        drop(forgotten); // Dropped outside the borrow.
     }
 
     /// Forgets that `key` was ready in `dir`.
@@ -239,9 +266,11 @@ impl Reactor {
         }
     }
 
-    /// The description of the source registered under `key`, if it still is.
-    pub(crate) fn source(&self, key: usize) -> Option<Source> {
-        self.sources.borrow().get(key).map(|state| state.source)
+    /// The description of the source `key` names, if it is still registered.
+    pub(crate) fn source(&self, key: SourceKey) -> Option<Source> {
+        let sources = self.sources.borrow();
+        let state = sources.get(key.slot()).filter(|state| state.key == key)?;
+        Some(state.source)
     }
 
     /// Marks the reactor as shut down (see `closed`).
@@ -253,6 +282,14 @@ impl Reactor {
     #[cfg(test)]
     pub(crate) fn source_count(&self) -> usize {
         self.sources.borrow().len()
+    }
+
+    /// How many wakers the reactor holds, over every source and direction.
+    #[cfg(test)]
+    pub(crate) fn waiter_count(&self) -> usize {
+        let sources = self.sources.borrow();
+        let lists = sources.iter().flat_map(|(_, state)| state.waiters.iter());
+        lists.map(Vec::len).sum()
     }
 }
 
@@ -267,12 +304,8 @@ pub(crate) struct IoSource<S: mio::event::Source> {
 }
 
 impl<S: mio::event::Source> IoSource<S> {
-    /// Registers `io` with the current runtime's reactor; `source` describes it.
-    ///
-    /// # Panics
-    /// Outside a runtime (see [`crate::runtime::current_reactor`]).
-    pub(crate) fn new(mut io: S, source: Source) -> io::Result<IoSource<S>> {
-        let reactor = crate::runtime::current_reactor();
+    /// Registers `io` with `reactor`; `source` describes it.
+    pub(crate) fn new(mut io: S, source: Source, reactor: Rc<Reactor>) -> io::Result<IoSource<S>> {
         let key = reactor.register(&mut io, source)?;
         Ok(IoSource { io, reactor, key })
     }
@@ -325,25 +358,71 @@ impl<S: mio::event::Source> IoSource<S> {
     pub(crate) fn short_transfer(&self, dir: Direction) {
         self.reactor.clear_ready(self.key, dir, false);
     }
+
+    /// An operation in `dir` as a future: `poll` is called until it is ready (it normally
+    /// calls [`IoSource::poll_io`]). Dropping the future before then takes back the waker it
+    /// left in the reactor.
+    pub(crate) fn op<F, R>(&self, dir: Direction, poll: F) -> IoOp<'_, S, F>
+    where
+        F: FnMut(&mut Context<'_>) -> Poll<io::Result<R>>,
+    {
+        IoOp {
+            source: self,
+            dir,
+            poll,
+            parked: None,
+        }
+    }
+}
+
+/// A socket operation in progress; see [`IoSource::op`].
+pub(crate) struct IoOp<'a, S: mio::event::Source, F> {
+    source: &'a IoSource<S>,
+    dir: Direction,
+    poll: F,
+    /// The waker of the last poll that returned `Pending`: the one the reactor may still hold.
+    parked: Option<Waker>,
+}
+
+// The future holds no self-references: moving it is fine.
+impl<S: mio::event::Source, F> Unpin for IoOp<'_, S, F> {}
+
+impl<S, F, R> Future for IoOp<'_, S, F>
+where
+    S: mio::event::Source,
+    F: FnMut(&mut Context<'_>) -> Poll<io::Result<R>>,
+{
+    type Output = io::Result<R>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let poll = (self.poll)(cx);
+        match poll {
+            Poll::Pending => {
+                let same = self
+                    .parked
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()));
+                if !same {
+                    self.parked = Some(cx.waker().clone());
+                }
+            }
+            Poll::Ready(_) => self.parked = None,
+        }
+        poll
+    }
+}
+
+impl<S: mio::event::Source, F> Drop for IoOp<'_, S, F> {
+    fn drop(&mut self) {
+        if let Some(waker) = self.parked.take() {
+            let source = self.source;
+            source.reactor.forget_waiter(source.key, self.dir, &waker);
+        }
+    }
 }
 
 impl<S: mio::event::Source> Drop for IoSource<S> {
     fn drop(&mut self) {
         self.reactor.deregister(&mut self.io, self.key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dropping_a_socket_deregisters_it() {
-        crate::block_on(async {
-            let reactor = crate::runtime::current_reactor();
-            let before = reactor.source_count();
-            let listener = crate::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            assert_eq!(reactor.source_count(), before + 1);
-            drop(listener);
-            assert_eq!(reactor.source_count(), before);
-        });
     }
 }

@@ -1,30 +1,32 @@
 //! Tasks: spawning, naming, joining, cancelling and yielding.
 //!
-//! A task is a future the runtime owns. [`spawn`] boxes it, wraps it in a `TaskBody` (which
-//! catches panics and delivers the output) and adds it to the runtime's task table; the caller
+//! A task is a future the runtime owns. [`spawn`] puts the future in a [`TaskCell`], the task's
+//! one allocation, and adds the cell to the runtime's task table (`task_table.rs`); the caller
 //! keeps a [`JoinHandle`] to await the output or [`abort`](JoinHandle::abort) the task.
 //!
-//! The task and its handle share one small cell, `JoinCell`: the task writes the result into
-//! it, the handle reads it out. Neither holds the other, so dropping the handle never stops the
-//! task (it is *detached*, as in tokio), and a finished task leaves nothing behind but the cell.
+//! The cell holds the future while it runs and its output once it has completed; the handle
+//! reads the output through the table. Dropping the handle never stops the task (it is
+//! *detached*, as in tokio): the table then drops the output when the task ends.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::io;
+use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::runtime::{self, TaskExit};
-use crate::waker::{RuntimeId, TaskKey};
+use crate::blocking;
+use crate::ids::TaskKey;
+use crate::runtime;
+use crate::task_table::{BoxedCell, Cell, TaskExit, TaskTable};
 
-pub use crate::blocking::spawn_blocking;
-pub use crate::debug::{Source, TaskDump, TaskInfo, TaskState, Wait};
+pub use crate::ids::{Id, Source};
+pub use crate::join_error::JoinError;
+pub use crate::observe::{TaskDump, TaskInfo, TaskState, Wait};
 
 /// A snapshot of the current runtime's task table: every live task (and the `block_on` future,
 /// as id 0) with its id, name, spawn location, state, what it waits on, and how many times it
@@ -48,27 +50,6 @@ pub use crate::debug::{Source, TaskDump, TaskInfo, TaskState, Wait};
 #[track_caller]
 pub fn dump() -> TaskDump {
     runtime::with_current("stroll::task::dump", |runtime| runtime.dump())
-}
-
-/// A task's id: unique within its runtime, never reused, counting up from 1.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Id(pub(crate) u64);
-
-impl Id {
-    /// The id used for the future given to `block_on`, which is not a spawned task.
-    pub(crate) const MAIN: Id = Id(0);
-}
-
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl fmt::Debug for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Id({})", self.0)
-    }
 }
 
 /// Spawns `future` as a new task on the current runtime and returns a handle to its output.
@@ -102,7 +83,7 @@ where
 /// stroll's table cannot fail.
 #[derive(Debug, Default)]
 pub struct Builder {
-    name: Option<String>,
+    name: Option<Box<str>>,
 }
 
 impl Builder {
@@ -111,12 +92,13 @@ impl Builder {
         Builder::default()
     }
 
-    /// Names the task. The name appears in panic reports.
+    /// Names the task. The name appears in the task table, traces and panic reports.
     pub fn name(mut self, name: &str) -> Builder {
-        self.name = Some(name.to_owned());
+        self.name = Some(name.into());
         self
     }
 
+    // ANCHOR: spawn
     /// Spawns `future` as a task with this configuration; see [`spawn`].
     #[track_caller]
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
@@ -125,118 +107,102 @@ impl Builder {
         F::Output: 'static,
     {
         let spawned_at = Location::caller();
+        // The task's one allocation: pinned in its box, the future never moves again.
+        let cell: BoxedCell = Box::pin(TaskCell {
+            future: Some(future),
+            output: None,
+        });
         runtime::with_current("stroll::spawn", |runtime| {
-            let id = runtime.next_task_id();
-            let cell = Rc::new(RefCell::new(JoinCell {
-                stage: Stage::Running,
-                waiter: None,
-                detached: false,
-            }));
-            let body = TaskBody {
-                future,
-                result: ResultSender {
-                    id,
-                    cell: cell.clone(),
-                },
-            };
-            let key = runtime.spawn(id, self.name, spawned_at, Box::pin(body));
+            let key = runtime.spawn(self.name, spawned_at, cell);
             JoinHandle {
-                cell,
+                table: runtime.tasks().clone(),
                 key,
-                runtime: runtime::id_of(runtime),
+                done: false,
+                output: PhantomData,
             }
         })
     }
+    // ANCHOR_END: spawn
 }
 
-/// What the task and its handle share.
-struct JoinCell<T> {
-    stage: Stage<T>,
-    /// The waker of the task awaiting the handle, woken when `stage` becomes `Finished`.
-    waiter: Option<Waker>,
-    /// The handle was dropped: nobody will read the result.
-    detached: bool,
-}
-
-/// Where a task is in its life, as its handle sees it.
-enum Stage<T> {
-    Running,
-    Finished(Result<T, JoinError>),
-    /// The handle has returned the result.
-    Taken,
+/// Runs `f` on a thread of the blocking pool (`blocking.rs`) and returns a handle to its result.
+///
+/// Awaiting the handle does not block the loop. A panic in `f` is caught and returned as a
+/// [`JoinError`](crate::JoinError) whose `is_panic()` is true. Aborting the handle does not stop
+/// `f` (a thread cannot be interrupted); it only drops the result.
+///
+/// ```
+/// let sum = stroll::block_on(async {
+///     stroll::task::spawn_blocking(|| (1..=100u64).sum::<u64>()).await.unwrap()
+/// });
+/// assert_eq!(sum, 5050);
+/// ```
+///
+/// # Panics
+/// Outside [`crate::block_on`].
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // Checked before the job reaches the pool: outside a runtime the closure must not run.
+    runtime::with_current("stroll::task::spawn_blocking", |_| ());
+    Builder::new()
+        .name("spawn_blocking")
+        .spawn(blocking::run(f))
 }
 
 pin_project! {
-    /// What the task table actually stores for a task: the user's future, plus the means to
-    /// deliver its output. Catches a panic in the future so that it ends only this task.
-    struct TaskBody<F: Future> {
+    /// A task as the table stores it: the user's future while it runs, then its output until
+    /// the handle takes it.
+    pub(crate) struct TaskCell<F: Future> {
+        // Invariant: `Some` until the future returns `Ready` (or panics); never polled after.
         #[pin]
-        future: F,
-        // Declared after `future`, so it is dropped after it: a cancelled task's destructors have
-        // run by the time its handle hears of the cancellation.
-        result: ResultSender<F::Output>,
+        future: Option<F>,
+        // Invariant: `Some` from the moment the future completed until the handle takes it.
+        output: Option<F::Output>,
     }
 }
 
-// ANCHOR: task_body
-impl<F: Future> Future for TaskBody<F> {
-    type Output = TaskExit;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskExit> {
-        let this = self.project();
-        let future = this.future;
-        // AssertUnwindSafe: after a panic the future is never polled again, only dropped.
-        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+// ANCHOR: task_cell
+impl<F> Cell for TaskCell<F>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskExit> {
+        let mut this = self.project();
+        // Catch a panic so that it ends only this task. AssertUnwindSafe: after a panic the
+        // future is never polled again, only dropped.
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| {
+            let future = this.future.as_mut().as_pin_mut();
+            let poll = future
+                .expect("a task is never polled after it ended")
+                .poll(cx);
+            if poll.is_ready() {
+                this.future.set(None); // Drops the finished future in place.
+            }
+            poll
+        }));
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
-                this.result.send(Ok(output));
-                Poll::Ready(TaskExit::Done)
+                *this.output = Some(output);
+                Poll::Ready(TaskExit::Completed)
             }
-            Err(payload) => Poll::Ready(this.result.send_panic(payload)),
-        }
-    }
-}
-// ANCHOR_END: task_body
-
-/// The task's end of the [`JoinCell`].
-struct ResultSender<T> {
-    id: Id,
-    cell: Rc<RefCell<JoinCell<T>>>,
-}
-
-impl<T> ResultSender<T> {
-    /// Stores the task's result and wakes whoever awaits the handle.
-    fn send(&self, result: Result<T, JoinError>) {
-        let waiter = {
-            let mut cell = self.cell.borrow_mut();
-            cell.stage = Stage::Finished(result);
-            cell.waiter.take()
-        };
-        if let Some(waiter) = waiter {
-            waiter.wake();
+            Err(payload) => Poll::Ready(TaskExit::Panicked(payload)),
         }
     }
 
-    /// Hands a panic to the handle, or back to the loop to report if the handle is gone.
-    fn send_panic(&self, payload: Box<dyn Any + Send>) -> TaskExit {
-        if self.cell.borrow().detached {
-            return TaskExit::Panicked(Some(payload));
-        }
-        self.send(Err(JoinError::panic(self.id, payload)));
-        TaskExit::Panicked(None)
-    }
-}
-
-impl<T> Drop for ResultSender<T> {
-    /// A task dropped before it finished (aborted, or pending when the runtime ended) tells its
-    /// handle it was cancelled.
-    fn drop(&mut self) {
-        let running = matches!(self.cell.borrow().stage, Stage::Running);
-        if running {
-            self.send(Err(JoinError::cancelled(self.id)));
+    fn take_output(self: Pin<&mut Self>, out: &mut dyn Any) {
+        let this = self.project();
+        if let Some(out) = out.downcast_mut::<Option<F::Output>>() {
+            *out = this.output.take();
         }
     }
 }
+// ANCHOR_END: task_cell
 
 /// An owned permission to await a task's output, or to cancel it.
 ///
@@ -244,9 +210,12 @@ impl<T> Drop for ResultSender<T> {
 /// Dropping it detaches the task: the task keeps running, and its output is dropped.
 #[must_use = "dropping a JoinHandle detaches the task; await it to get the output"]
 pub struct JoinHandle<T> {
-    cell: Rc<RefCell<JoinCell<T>>>,
+    /// The table of the runtime the task runs on; the result waits there.
+    table: Rc<TaskTable>,
     key: TaskKey,
-    runtime: RuntimeId,
+    /// The handle has returned the result: it must not be polled again.
+    done: bool,
+    output: PhantomData<fn() -> T>,
 }
 
 impl<T> JoinHandle<T> {
@@ -255,16 +224,12 @@ impl<T> JoinHandle<T> {
     /// [`is_cancelled`](JoinError::is_cancelled) is true. Does nothing if the task has already
     /// finished.
     pub fn abort(&self) {
-        if let Some(runtime) = runtime::try_current() {
-            if runtime::id_of(&runtime) == self.runtime {
-                runtime.abort(self.key);
-            }
-        }
+        self.table.abort(self.key);
     }
 
     /// Has the task finished (completed, panicked or been cancelled)?
     pub fn is_finished(&self) -> bool {
-        !matches!(self.cell.borrow().stage, Stage::Running)
+        self.done || self.table.is_finished(self.key)
     }
 
     /// The task's id.
@@ -273,34 +238,24 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<T> Future for JoinHandle<T> {
+impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut cell = self.cell.borrow_mut();
-        match std::mem::replace(&mut cell.stage, Stage::Taken) {
-            Stage::Finished(result) => Poll::Ready(result),
-            Stage::Running => {
-                cell.stage = Stage::Running;
-                cell.waiter = Some(cx.waker().clone());
-                drop(cell);
-                runtime::note_wait(crate::debug::WaitNote::Task(self.key.id));
-                Poll::Pending
-            }
-            Stage::Taken => panic!("JoinHandle polled again after it returned the task's result"),
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        assert!(
+            !self.done,
+            "JoinHandle polled again after it returned the task's result"
+        );
+        let poll = self.table.poll_join(self.key, cx.waker());
+        self.done = poll.is_ready();
+        poll
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        let mut cell = self.cell.borrow_mut();
-        cell.detached = true;
-        // A panic that nobody looked at is reported rather than silently lost.
-        if let Stage::Finished(Err(err)) = &cell.stage {
-            if err.is_panic() {
-                eprintln!("stroll: a JoinHandle was dropped without looking at its result: {err}");
-            }
+        if !self.done {
+            self.table.detach(self.key);
         }
     }
 }
@@ -314,123 +269,12 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-/// Why a task produced no output: it panicked, or it was cancelled.
-pub struct JoinError {
-    id: Id,
-    repr: Repr,
-}
-
-enum Repr {
-    Cancelled,
-    Panic(Box<dyn Any + Send>),
-}
-
-impl JoinError {
-    fn cancelled(id: Id) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::Cancelled,
-        }
-    }
-
-    fn panic(id: Id, payload: Box<dyn Any + Send>) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::Panic(payload),
-        }
-    }
-
-    /// The task was aborted, or was still pending when its runtime ended.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
-    }
-
-    /// The task panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
-    }
-
-    /// The panic's payload, to inspect or to pass on with `std::panic::resume_unwind`.
-    ///
-    /// # Panics
-    /// If the task did not panic (see [`try_into_panic`](JoinError::try_into_panic)).
-    #[track_caller]
-    pub fn into_panic(self) -> Box<dyn Any + Send> {
-        match self.try_into_panic() {
-            Ok(payload) => payload,
-            Err(err) => {
-                panic!("JoinError::into_panic called on an error that is not a panic: {err}")
-            }
-        }
-    }
-
-    /// The panic's payload, or the error itself if the task did not panic.
-    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
-        match self.repr {
-            Repr::Panic(payload) => Ok(payload),
-            Repr::Cancelled => Err(self),
-        }
-    }
-
-    /// The id of the task that failed.
-    pub fn id(&self) -> Id {
-        self.id
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(payload) => write!(
-                f,
-                "task {} panicked: {}",
-                self.id,
-                panic_message(payload.as_ref())
-            ),
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
-            Repr::Panic(payload) => write!(
-                f,
-                "JoinError::Panic({:?}, {:?})",
-                self.id,
-                panic_message(payload.as_ref())
-            ),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-impl From<JoinError> for io::Error {
-    fn from(err: JoinError) -> io::Error {
-        io::Error::other(err.to_string())
-    }
-}
-
-/// The message of a panic payload (`panic!` gives a `&str` or a `String`).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        message
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message
-    } else {
-        "<a panic payload that is not a string>"
-    }
-}
-
 /// Lets the other tasks run before the caller continues.
 ///
 /// The first poll wakes the task and returns `Pending`, so the task goes to the back of the
 /// run queue. Because the run phase only polls the tasks that were queued when it began, the
-/// task runs again in the next turn's run phase, after the reactor and the timers have been
-/// checked.
+/// task runs again in the next turn's run phase, after the timers have been checked, and the
+/// reactor too: a yield tells the loop to ask epoll for events in this turn (see `coop.rs`).
 pub fn yield_now() -> YieldNow {
     YieldNow { yielded: false }
 }
@@ -451,6 +295,7 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
+        crate::coop::give_way(); // The loop checks the reactor before this task runs again.
         cx.waker().wake_by_ref();
         Poll::Pending
     }

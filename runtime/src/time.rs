@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use crate::debug::WaitNote;
+use crate::observe::{waits_on, WaitNote};
 use crate::runtime;
 use crate::timers::{TimerKey, Timers};
 
@@ -94,7 +94,7 @@ impl Future for Sleep {
             self.unregister();
             return Poll::Ready(());
         }
-        runtime::note_wait(WaitNote::Timer(self.deadline));
+        waits_on(WaitNote::Timer(self.deadline));
         // Polled again, maybe by another task: keep the newest waker.
         if let Some((timers, key)) = &self.registration {
             if timers.update_waker(*key, cx.waker()) {
@@ -235,36 +235,5 @@ impl Interval {
     /// The time between ticks.
     pub fn period(&self) -> Duration {
         self.period
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn registered_timers() -> usize {
-        crate::runtime::try_current().unwrap().timers.len()
-    }
-
-    #[test]
-    fn a_dropped_sleep_leaves_no_timer_behind() {
-        crate::block_on(async {
-            let mut long = sleep(Duration::from_secs(3600));
-            // Poll once so that the sleep registers its deadline.
-            let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut long).poll(cx))).await;
-            assert!(first.is_pending());
-            assert_eq!(registered_timers(), 1);
-            drop(long);
-            assert_eq!(registered_timers(), 0);
-        });
-    }
-
-    #[test]
-    fn a_completed_timeout_leaves_no_timer_behind() {
-        crate::block_on(async {
-            let result = timeout(Duration::from_secs(3600), crate::yield_now()).await;
-            assert!(result.is_ok());
-            assert_eq!(registered_timers(), 0);
-        });
     }
 }

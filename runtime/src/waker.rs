@@ -1,108 +1,194 @@
-//! Wakers: how a future asks to be polled again, from this thread or any other.
+//! Wakers and the run queue: how a future asks to be polled again, from this thread or any
+//! other.
 //!
-//! Every task gets one [`Waker`] when it is spawned. Inside, it is an `Arc<TaskWaker>` that names
-//! the task (by its [`TaskKey`]) and the runtime it belongs to. Waking takes one of two paths:
+//! Every task has one [`TaskWaker`], behind an `Arc`, that names the task (by its [`TaskKey`])
+//! and the runtime it belongs to. Waking it first sets its `scheduled` flag; if the flag was
+//! already set the task is queued already, and the wake does nothing else. Otherwise it takes
+//! one of two paths:
 //!
 //! - **Local**: the waker is called on the thread that runs that runtime's loop (a socket became
-//!   ready, a timer fired, one task woke another). The key goes straight onto the run queue: no
-//!   lock, no system call.
+//!   ready, a timer fired, one task woke another). The key goes straight onto the [`RunQueue`]:
+//!   no lock, no system call.
 //! - **Remote**: the waker is called from another thread (a `spawn_blocking` job finished, a
 //!   user's `std::thread` sent something). The key goes into the runtime's [`Remote`] inbox
 //!   behind a mutex, and a `mio::Waker` interrupts the loop if it is asleep in the reactor.
+//!
+//! The loop clears `scheduled` just before it polls the task, so a wake that comes during the
+//! poll queues the task again for the next turn: no wake is ever lost, and none queues a task
+//! twice.
 //!
 //! A waker never holds the task itself, only its key, so a task that stores its own waker
 //! creates no reference cycle. A key whose task is gone (finished, aborted, runtime dropped) is
 //! ignored: waking a dead task is a harmless no-op.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::runtime;
-use crate::task::Id;
+use crate::ids::{RuntimeId, TaskKey};
+use crate::observe::Observer;
 
-/// Names one task of one runtime: the slot it occupies in the task table, and its id.
-///
-/// Slots are reused once a task ends; ids never are. A wake that arrives for an old task whose
-/// slot now holds a new one carries the old id, so the runtime sees the mismatch and ignores it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TaskKey {
-    /// Index into the runtime's task table.
-    pub(crate) slot: usize,
-    /// The id of the task the slot held when this key was made.
-    pub(crate) id: Id,
+thread_local! {
+    /// The run queue of the runtime whose loop runs on this thread, if any.
+    static LOCAL: RefCell<Option<Rc<RunQueue>>> = const { RefCell::new(None) };
 }
 
-impl TaskKey {
-    /// The key of the future passed to `block_on`, which is not in the task table.
-    pub(crate) const MAIN: TaskKey = TaskKey {
-        slot: usize::MAX,
-        id: Id::MAIN,
-    };
+/// The tasks of one runtime that were woken and wait to be polled.
+pub(crate) struct RunQueue {
+    runtime: RuntimeId,
+    /// Keys of woken tasks, in the order they were woken. Keys of tasks that ended since they
+    /// were queued stay here and are skipped when they come up.
+    keys: RefCell<VecDeque<TaskKey>>,
+    /// The future given to `block_on` was woken and has not been polled since. It has no place
+    /// in `keys`: it is polled first in every turn it was woken.
+    main_woken: Cell<bool>,
+    /// Told of every wake that queues a task.
+    observer: Rc<Observer>,
 }
 
-/// Identifies one runtime. Every `block_on` call creates a runtime with a fresh id.
-pub(crate) type RuntimeId = u64;
+impl RunQueue {
+    pub(crate) fn new(runtime: RuntimeId, observer: Rc<Observer>) -> RunQueue {
+        RunQueue {
+            runtime,
+            keys: RefCell::new(VecDeque::new()),
+            // The `block_on` future's first poll.
+            main_woken: Cell::new(true),
+            observer,
+        }
+    }
+
+    /// Makes `queue` the one local wakes on this thread go to; see [`RunQueue::uninstall`].
+    pub(crate) fn install(queue: Rc<RunQueue>) {
+        LOCAL.with(|local| *local.borrow_mut() = Some(queue));
+    }
+
+    /// Local wakes on this thread go nowhere from now on (the runtime is gone).
+    pub(crate) fn uninstall() {
+        let queue = LOCAL.with(|local| local.borrow_mut().take());
+        drop(queue); // Dropped outside the thread-local's borrow.
+    }
+
+    /// Queues a woken task.
+    pub(crate) fn push(&self, key: TaskKey) {
+        self.observer.woken(key);
+        if key == TaskKey::MAIN {
+            self.main_woken.set(true);
+        } else {
+            self.keys.borrow_mut().push_back(key);
+        }
+    }
+
+    /// Queues a task that was just spawned (not a wake).
+    pub(crate) fn push_spawned(&self, key: TaskKey) {
+        self.keys.borrow_mut().push_back(key);
+    }
+
+    /// The next task key to poll, if any.
+    pub(crate) fn pop(&self) -> Option<TaskKey> {
+        self.keys.borrow_mut().pop_front()
+    }
+
+    /// How many keys are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.borrow().len()
+    }
+
+    /// Takes the "the `block_on` future was woken" flag.
+    pub(crate) fn take_main_woken(&self) -> bool {
+        self.main_woken.replace(false)
+    }
+
+    /// Is anything waiting to be polled?
+    pub(crate) fn has_work(&self) -> bool {
+        self.main_woken.get() || !self.keys.borrow().is_empty()
+    }
+
+    /// Forgets every queued key (at shutdown).
+    pub(crate) fn clear(&self) {
+        self.keys.borrow_mut().clear();
+    }
+}
+
+/// The local path of a wake: if runtime `runtime` runs its loop on this thread, queues `key`
+/// there and returns `true`.
+fn push_local(runtime: RuntimeId, key: TaskKey) -> bool {
+    LOCAL
+        .try_with(|local| match local.borrow().as_deref() {
+            Some(queue) if queue.runtime == runtime => {
+                queue.push(key);
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false)
+}
 
 /// The part of a runtime that other threads may touch: the inbox of wakes from other threads.
 pub(crate) struct Remote {
-    /// `None` once the runtime has shut down: later wakes are dropped.
-    inbox: Mutex<Option<Inbox>>,
-    /// Set (under the lock, before interrupting the loop) when the inbox gets a key; cleared
-    /// by the loop before it empties the inbox. Most turns find it unset and skip the lock.
+    /// Keys woken from other threads; `None` once the runtime has shut down (later wakes are
+    /// dropped). Invariant: holds each task at most once, since only a wake that set its
+    /// waker's `scheduled` flag comes here.
+    inbox: Mutex<Option<Vec<TaskKey>>>,
+    /// Set after a key is put in the inbox; cleared by the loop before it empties the inbox.
+    /// Most turns find it unset and skip the lock.
     has_keys: AtomicBool,
+    /// The loop has been interrupted since it last looked at the inbox: later wakes need not
+    /// interrupt it again, since it takes the whole inbox at once.
+    interrupted: AtomicBool,
     /// Interrupts the loop's `epoll_wait`, so a remote wake is seen at once.
     interrupt: mio::Waker,
-}
-
-/// Wakes from other threads, waiting for the loop to pick them up.
-#[derive(Default)]
-struct Inbox {
-    keys: Vec<TaskKey>,
-    /// The loop has been interrupted since it last emptied the inbox: later wakes need not
-    /// interrupt it again, since it takes the whole inbox at once.
-    interrupted: bool,
 }
 
 impl Remote {
     pub(crate) fn new(interrupt: mio::Waker) -> Remote {
         Remote {
-            inbox: Mutex::new(Some(Inbox::default())),
+            inbox: Mutex::new(Some(Vec::new())),
             has_keys: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
             interrupt,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Inbox>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Vec<TaskKey>>> {
         self.inbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues `key` for the loop and interrupts the reactor's wait.
+    /// Queues `key` for the loop and interrupts the reactor's wait. The interrupt (a write to
+    /// an eventfd) is made after the lock is released.
     fn push(&self, key: TaskKey) {
-        let mut inbox = self.lock();
-        let Some(inbox) = inbox.as_mut() else {
-            return; // The runtime is gone: nothing to wake.
-        };
-        inbox.keys.push(key);
+        match self.lock().as_mut() {
+            Some(keys) => keys.push(key),
+            None => return, // The runtime is gone: nothing to wake.
+        }
         self.has_keys.store(true, Ordering::SeqCst);
-        if !inbox.interrupted {
-            // If the interrupt fails, the next wake tries again.
-            inbox.interrupted = self.interrupt.wake().is_ok();
+        if !self.interrupted.swap(true, Ordering::SeqCst) && self.interrupt.wake().is_err() {
+            // The next wake tries again.
+            self.interrupted.store(false, Ordering::SeqCst);
         }
     }
 
-    /// Takes every key woken from other threads since the last call.
-    pub(crate) fn take(&self) -> Vec<TaskKey> {
-        if !self.has_keys.swap(false, Ordering::SeqCst) {
-            return Vec::new();
+    /// Has no other thread woken anything since the loop last looked? (Two plain loads: the
+    /// loop asks every turn.)
+    pub(crate) fn is_quiet(&self) -> bool {
+        !self.interrupted.load(Ordering::SeqCst) && !self.has_keys.load(Ordering::SeqCst)
+    }
+
+    /// Moves every key woken from other threads since the last call into `keys`.
+    pub(crate) fn take(&self, keys: &mut Vec<TaskKey>) {
+        if self.interrupted.load(Ordering::SeqCst) {
+            // Cleared before the inbox is read: a wake after this interrupts again, so none
+            // is slept through.
+            self.interrupted.store(false, Ordering::SeqCst);
         }
-        match self.lock().as_mut() {
-            Some(inbox) => {
-                inbox.interrupted = false;
-                std::mem::take(&mut inbox.keys)
-            }
-            None => Vec::new(),
+        if !self.has_keys.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(inbox) = self.lock().as_mut() {
+            keys.append(inbox);
         }
     }
 
@@ -121,12 +207,25 @@ impl Remote {
 pub(crate) struct TaskWaker {
     runtime: RuntimeId,
     key: TaskKey,
+    /// The task's key is in the run queue or the remote inbox, and the task has not been polled
+    /// since. Set by a wake, cleared by the loop just before it polls the task.
+    scheduled: AtomicBool,
     remote: Arc<Remote>,
 }
 
 impl TaskWaker {
-    /// Points an unshared waker at another task of the same runtime. Returns the waker if
-    /// someone else still holds a clone of it (it must then keep naming its old task).
+    /// The waker of task `key`, which is queued already (a new task's first poll).
+    pub(crate) fn new(runtime: RuntimeId, key: TaskKey, remote: Arc<Remote>) -> Arc<TaskWaker> {
+        Arc::new(TaskWaker {
+            runtime,
+            key,
+            scheduled: AtomicBool::new(true),
+            remote,
+        })
+    }
+
+    /// Points an unshared waker at another task of the same runtime, a queued one. Returns the
+    /// waker if someone else still holds a clone of it (it must then keep naming its old task).
     pub(crate) fn reuse(
         mut waker: Arc<TaskWaker>,
         key: TaskKey,
@@ -134,29 +233,33 @@ impl TaskWaker {
         match Arc::get_mut(&mut waker) {
             Some(unshared) => {
                 unshared.key = key;
+                *unshared.scheduled.get_mut() = true;
                 Ok(waker)
             }
             None => Err(waker),
         }
+    }
+
+    /// Called by the loop just before it polls the task: wakes from now on queue it again.
+    pub(crate) fn unschedule(&self) {
+        self.scheduled.store(false, Ordering::Release);
+    }
+
+    /// Is the task queued (woken and not yet polled)?
+    pub(crate) fn is_scheduled(&self) -> bool {
+        self.scheduled.load(Ordering::Acquire)
     }
 }
 
 // ANCHOR: wake
 impl futures_task::ArcWake for TaskWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        let woken_locally = runtime::schedule_if_current(arc_self.runtime, arc_self.key);
-        if !woken_locally {
+        if arc_self.scheduled.swap(true, Ordering::AcqRel) {
+            return; // Already queued: it will be polled, and will see whatever this wake meant.
+        }
+        if !push_local(arc_self.runtime, arc_self.key) {
             arc_self.remote.push(arc_self.key);
         }
     }
 }
 // ANCHOR_END: wake
-
-/// Makes the waker for the task `key` of runtime `runtime`.
-pub(crate) fn task_waker(runtime: RuntimeId, key: TaskKey, remote: Arc<Remote>) -> Arc<TaskWaker> {
-    Arc::new(TaskWaker {
-        runtime,
-        key,
-        remote,
-    })
-}

@@ -140,7 +140,7 @@ async fn serve_tokio(listener: std::net::TcpListener) -> u64 {
     for _ in 0..CONNECTIONS {
         let (mut stream, _) = listener.accept().await.expect("accept");
         stream.set_nodelay(true).expect("TCP_NODELAY");
-        connections.push(tokio::spawn(async move {
+        connections.push(tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; 4096];
             let mut echoed = 0;
             loop {

@@ -82,7 +82,7 @@ async fn hold_tokio(listener: std::net::TcpListener, conns: usize) -> (u64, u64)
     let before = vm_rss_bytes();
     for _ in 0..conns {
         let (mut stream, _) = listener.accept().await.expect("accept");
-        drop(tokio::spawn(async move {
+        drop(tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; BUFFER];
             let _ = stream.read(&mut buf).await;
         }));

@@ -1,10 +1,9 @@
 //! The four executors behind one small trait, so that the scheduling workloads
 //! (`sched.rs`) are written once and run on each.
 //!
-//! Every spawned future in those workloads is `Send` (they hold nothing but counters and
-//! `futures::channel` ends), so tokio runs them with plain `tokio::spawn` on a
-//! `current_thread` runtime: no `LocalSet` is needed, and none is used anywhere in this
-//! benchmark. smol's `LocalExecutor` and futures' `LocalPool` are reached through a
+//! tokio runs on a `current_thread` runtime inside a `LocalSet`, its tasks spawned with
+//! `spawn_local`: the tokio setup a single-threaded program with `!Send` tasks (stroll's model)
+//! would use. smol's `LocalExecutor` and futures' `LocalPool` are reached through a
 //! thread-local, as stroll's and tokio's own runtimes are.
 
 use std::cell::RefCell;
@@ -69,7 +68,8 @@ impl Runtime for Stroll {
     }
 }
 
-/// tokio's `current_thread` runtime, all drivers enabled, tasks spawned with `tokio::spawn`.
+/// tokio's `current_thread` runtime, all drivers enabled, in a `LocalSet`: tasks are spawned
+/// with `tokio::task::spawn_local`.
 pub struct Tokio;
 
 impl Tokio {
@@ -86,7 +86,7 @@ impl Runtime for Tokio {
     const NAME: &'static str = "tokio";
 
     fn block_on<F: Future>(future: F) -> F::Output {
-        Tokio::runtime().block_on(future)
+        tokio::task::LocalSet::new().block_on(&Tokio::runtime(), future)
     }
 
     fn spawn<F>(future: F) -> impl Future<Output = F::Output>
@@ -94,7 +94,7 @@ impl Runtime for Tokio {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let handle = tokio::spawn(future);
+        let handle = tokio::task::spawn_local(future);
         async move { handle.await.expect("tokio task failed") }
     }
 
@@ -102,7 +102,7 @@ impl Runtime for Tokio {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        drop(tokio::spawn(future));
+        drop(tokio::task::spawn_local(future));
     }
 
     fn yield_now() -> impl Future<Output = ()> + Send {

@@ -1,5 +1,5 @@
 //! timers: [`TIMERS`] tasks, each one sleep until `start + offset`, offsets scattered over
-//! 0-100 ms. One function per runtime (stroll's `Sleep` is not `Send`, so the generic
+//! 0-50 ms; the time measured includes spawning and joining the tasks. One function per runtime (stroll's `Sleep` is not `Send`, so the generic
 //! `Runtime::spawn` cannot take it); the three have the same shape. futures' `LocalPool` has
 //! no timers and does not run this workload.
 
@@ -11,7 +11,7 @@ use crate::rt::{Runtime, Smol, Tokio};
 /// Concurrent sleeps.
 pub const TIMERS: u32 = 100_000;
 /// The span the deadlines are scattered over.
-pub const SPAN: Duration = Duration::from_millis(100);
+pub const SPAN: Duration = Duration::from_millis(50);
 
 /// One run's result.
 pub struct TimerRun {
@@ -21,10 +21,11 @@ pub struct TimerRun {
     pub cpu_ns_per_timer: f64,
 }
 
-/// The deadlines, relative to the start: `i * 7919 % 100_000` µs. 7919 is prime, so this is
-/// every whole microsecond in 0-100 ms exactly once, in a scattered order.
+/// The deadlines, relative to the start: `i * 7919 % 50_000` µs. 7919 is prime, so this is
+/// every whole microsecond in 0-50 ms exactly twice, in a scattered order.
 fn offsets() -> impl Iterator<Item = Duration> {
-    (0..u64::from(TIMERS)).map(|i| Duration::from_micros(i * 7919 % 100_000))
+    let span = SPAN.as_micros() as u64;
+    (0..u64::from(TIMERS)).map(move |i| Duration::from_micros(i * 7919 % span))
 }
 
 /// The start of a run: wall clock and this thread's CPU time.
@@ -68,7 +69,9 @@ pub fn tokio() -> TimerRun {
     Tokio::block_on(async {
         let clock = Clock::start();
         let sleeps: Vec<_> = offsets()
-            .map(|offset| tokio::spawn(tokio::time::sleep_until((clock.start + offset).into())))
+            .map(|offset| {
+                tokio::task::spawn_local(tokio::time::sleep_until((clock.start + offset).into()))
+            })
             .collect();
         for sleep in sleeps {
             sleep.await.expect("sleep task failed");

@@ -1,16 +1,16 @@
 //! TCP: [`TcpListener`] accepts connections, [`TcpStream`] carries bytes.
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::debug::Source;
+use crate::ids::{Direction, Source};
 use crate::net::addr::{resolve, try_each};
 use crate::net::ToSocketAddrs;
-use crate::reactor::{Direction, IoSource};
+use crate::reactor::IoSource;
+use crate::runtime::current_reactor;
 
 /// A TCP socket that listens for connections.
 ///
@@ -57,7 +57,7 @@ impl TcpListener {
             addr: listener.local_addr().ok(),
         };
         Ok(TcpListener {
-            io: IoSource::new(listener, source)?,
+            io: IoSource::new(listener, source, current_reactor())?,
         })
     }
 
@@ -67,7 +67,7 @@ impl TcpListener {
     /// the listener stays readable while descriptors are exhausted, so a loop that retries at
     /// once spins; back off (sleep) before accepting again.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
+        self.io.op(Direction::Read, |cx| self.poll_accept(cx)).await
     }
 
     /// The polling form of [`accept`](TcpListener::accept).
@@ -130,19 +130,23 @@ impl TcpStream {
             addr: peer,
         };
         Ok(TcpStream {
-            io: IoSource::new(stream, source)?,
+            io: IoSource::new(stream, source, current_reactor())?,
         })
     }
 
     /// Reads some bytes into `buf` and returns how many; `Ok(0)` means the peer closed its
     /// side (end of file), or `buf` is empty.
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read(cx, buf)).await
+        self.io
+            .op(Direction::Read, |cx| self.poll_read(cx, buf))
+            .await
     }
 
     /// Writes some bytes from `buf` and returns how many were accepted by the kernel.
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write(cx, buf)).await
+        self.io
+            .op(Direction::Write, |cx| self.poll_write(cx, buf))
+            .await
     }
 
     /// Writes all of `buf`, waiting for room in the kernel's buffer as often as needed.
@@ -217,22 +221,24 @@ impl TcpStream {
 /// then ask the kernel how it went (the steps mio's `TcpStream::connect` documents).
 async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
     let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?, Some(addr))?;
-    poll_fn(|cx| {
-        stream.io.poll_io(cx, Direction::Write, |io| {
-            if let Some(err) = io.take_error()? {
-                return Err(err);
-            }
-            match io.peer_addr() {
-                Ok(_) => Ok(()),
-                // Still connecting: treat it like WouldBlock and wait for the next event.
-                Err(err) if err.kind() == io::ErrorKind::NotConnected => {
-                    Err(io::ErrorKind::WouldBlock.into())
+    stream
+        .io
+        .op(Direction::Write, |cx| {
+            stream.io.poll_io(cx, Direction::Write, |io| {
+                if let Some(err) = io.take_error()? {
+                    return Err(err);
                 }
-                Err(err) => Err(err),
-            }
+                match io.peer_addr() {
+                    Ok(_) => Ok(()),
+                    // Still connecting: treat it like WouldBlock and wait for the next event.
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(err) => Err(err),
+                }
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(stream)
 }
 

@@ -1,14 +1,14 @@
 //! UDP: [`UdpSocket`] sends and receives datagrams.
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::debug::Source;
+use crate::ids::{Direction, Source};
 use crate::net::addr::{resolve, try_each};
 use crate::net::ToSocketAddrs;
-use crate::reactor::{Direction, IoSource};
+use crate::reactor::IoSource;
+use crate::runtime::current_reactor;
 
 /// A UDP socket.
 ///
@@ -39,7 +39,7 @@ impl UdpSocket {
                 addr: socket.local_addr().ok(),
             };
             Ok(UdpSocket {
-                io: IoSource::new(socket, source)?,
+                io: IoSource::new(socket, source, current_reactor())?,
             })
         })
         .await
@@ -48,17 +48,22 @@ impl UdpSocket {
     /// Sends one datagram to `target` (its first address); returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = resolve(&target).await?[0];
-        poll_fn(|cx| {
-            self.io
-                .poll_io(cx, Direction::Write, |io| io.send_to(buf, target))
-        })
-        .await
+        self.io
+            .op(Direction::Write, |cx| {
+                self.io
+                    .poll_io(cx, Direction::Write, |io| io.send_to(buf, target))
+            })
+            .await
     }
 
     /// Receives one datagram into `buf`; returns its length and sender. A datagram longer than
     /// `buf` is cut to fit.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |io| io.recv_from(buf))).await
+        self.io
+            .op(Direction::Read, |cx| {
+                self.io.poll_io(cx, Direction::Read, |io| io.recv_from(buf))
+            })
+            .await
     }
 
     /// Sets the default destination for [`send`](UdpSocket::send) and the only source
@@ -70,12 +75,20 @@ impl UdpSocket {
 
     /// Sends one datagram to the connected address; returns the bytes sent.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Write, |io| io.send(buf))).await
+        self.io
+            .op(Direction::Write, |cx| {
+                self.io.poll_io(cx, Direction::Write, |io| io.send(buf))
+            })
+            .await
     }
 
     /// Receives one datagram from the connected address into `buf`; returns its length.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |io| io.recv(buf))).await
+        self.io
+            .op(Direction::Read, |cx| {
+                self.io.poll_io(cx, Direction::Read, |io| io.recv(buf))
+            })
+            .await
     }
 
     /// The address this socket is connected to.

@@ -18,53 +18,33 @@
 //! constant however long the program runs; the file grows instead (roughly 150 bytes per
 //! event). Lane ids (`tid`) are task ids; the `block_on` future is 0 and the reactor is
 //! [`REACTOR_LANE`].
+//!
+//! One file belongs to one runtime at a time: when runtimes on two threads are both told to
+//! trace to `trace.json`, the second writes `trace.2.json` (its runtime id) and says so.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::panic::Location;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::debug::Source;
-use crate::task::Id;
+use crate::ids::{Id, RuntimeId};
+
+use super::WakeCause;
 
 /// The lane (`tid`) of the reactor's waits.
-pub const REACTOR_LANE: u64 = u32::MAX as u64;
+pub(crate) const REACTOR_LANE: u64 = u32::MAX as u64;
 
-/// Why a task was woken, as the trace records it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum WakeCause {
-    Readable(Source),
-    Writable(Source),
-    Timer,
-    /// From another thread (a `spawn_blocking` job, a user's thread).
-    CrossThread,
-    /// The task woke itself during its own poll (`yield_now`, the I/O budget).
-    SelfWake,
-    /// Another task woke it during that task's poll.
-    Task(Id),
-    /// Anything else (a destructor run by the loop, a wake between phases).
-    Other,
-}
-
-impl WakeCause {
-    fn describe(&self) -> String {
-        match self {
-            WakeCause::Readable(source) => format!("readable {source}"),
-            WakeCause::Writable(source) => format!("writable {source}"),
-            WakeCause::Timer => "timer".to_string(),
-            WakeCause::CrossThread => "cross-thread".to_string(),
-            WakeCause::SelfWake => "self".to_string(),
-            WakeCause::Task(id) => format!("task {id}"),
-            WakeCause::Other => "other".to_string(),
-        }
-    }
-}
+/// The trace files that runtimes of this process are writing now.
+static IN_USE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Writes the trace of one runtime.
 pub(crate) struct Tracer {
+    /// The file's path, registered in `IN_USE` until the tracer is dropped.
+    path: PathBuf,
     out: RefCell<BufWriter<File>>,
     /// Time zero of the trace's timestamps.
     start: Instant,
@@ -73,11 +53,21 @@ pub(crate) struct Tracer {
 }
 
 impl Tracer {
-    /// Creates the file and writes the opening of the JSON array and the reactor's lane name.
-    pub(crate) fn create(path: &Path) -> io::Result<Tracer> {
-        let mut out = BufWriter::new(File::create(path)?);
+    /// Creates the file (beside `path` if another runtime is writing that one) and writes the
+    /// opening of the JSON array and the lane names.
+    pub(crate) fn create(path: &Path, runtime: RuntimeId) -> io::Result<Tracer> {
+        let path = claim(path, runtime);
+        let file = match File::create(&path) {
+            Ok(file) => file,
+            Err(err) => {
+                release(&path);
+                return Err(err);
+            }
+        };
+        let mut out = BufWriter::new(file);
         out.write_all(b"[\n")?;
         let tracer = Tracer {
+            path,
             out: RefCell::new(out),
             start: Instant::now(),
             failed: Cell::new(false),
@@ -200,6 +190,41 @@ impl Tracer {
     fn micros(&self, at: Instant) -> String {
         micros(at.saturating_duration_since(self.start))
     }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        release(&self.path);
+    }
+}
+
+/// Registers `path` as being written, or, if it already is, a path beside it named after
+/// `runtime` ("trace.json" becomes "trace.7.json").
+fn claim(path: &Path, runtime: RuntimeId) -> PathBuf {
+    let mut in_use = IN_USE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut chosen = path.to_path_buf();
+    if in_use.contains(&chosen) {
+        chosen = path.with_extension(match path.extension() {
+            Some(ext) => format!("{runtime}.{}", ext.to_string_lossy()),
+            None => runtime.to_string(),
+        });
+        eprintln!(
+            "stroll: {} is being written by another runtime; this one traces to {}",
+            path.display(),
+            chosen.display()
+        );
+    }
+    in_use.push(chosen.clone());
+    chosen
+}
+
+fn release(path: &Path) {
+    let mut in_use = IN_USE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    in_use.retain(|p| p != path);
 }
 
 /// A duration in microseconds, with three decimals (the format's unit is the microsecond).

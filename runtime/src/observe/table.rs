@@ -1,53 +1,24 @@
-//! Seeing inside the loop: the task table, slow-poll warnings, the list of tasks left pending.
+//! The task table: what `stroll::task::dump()` shows of every live task.
 //!
 //! A backtrace of a waiting async program shows only `epoll_wait`. The task table answers
 //! "where are my tasks?": every live task with its id, name, spawn location, state, what it
 //! waits on, and how often it was polled and woken. [`crate::task::dump`] returns it; its
 //! `Display` prints an aligned table.
 //!
-//! Debug mode (`STROLL_DEBUG=1`, or [`crate::runtime::Builder::debug`]) adds two warnings on
-//! stderr, both after asyncio's debug mode:
-//! - a poll that holds the loop longer than a threshold (100 ms, or `STROLL_SLOW_POLL_MS`):
-//!   the worst sin of async code, blocking the loop;
-//! - the tasks still pending when the runtime ends, which are then dropped.
+//! The observer keeps one [`TaskRecord`] per task. What a task waits on is reported by the
+//! leaf futures themselves (a socket operation, a `Sleep`, a `JoinHandle`, a `spawn_blocking`
+//! job) through [`waits_on`], which writes into a thread-local that the observer reads when
+//! the poll ends: the leaf futures need no handle to the runtime for it, and when nothing
+//! records (outside a poll) the call is one thread-local read.
 
+use std::cell::Cell;
 use std::fmt;
-use std::net::SocketAddr;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use crate::task::Id;
+use crate::ids::{Id, Source, SourceKey};
 
-/// The default slow-poll threshold, asyncio's `slow_callback_duration`.
-pub(crate) const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
-
-/// Debug-mode settings of one runtime.
-#[derive(Clone, Debug)]
-pub(crate) struct DebugConfig {
-    /// A poll longer than this is reported.
-    pub(crate) slow_poll: Duration,
-}
-
-impl DebugConfig {
-    /// The settings the environment asks for: `None` unless `STROLL_DEBUG` is set (and not "0").
-    pub(crate) fn from_env() -> Option<DebugConfig> {
-        let enabled =
-            std::env::var("STROLL_DEBUG").is_ok_and(|value| !value.is_empty() && value != "0");
-        enabled.then(|| DebugConfig {
-            slow_poll: slow_poll_from_env().unwrap_or(DEFAULT_SLOW_POLL),
-        })
-    }
-}
-
-/// `STROLL_SLOW_POLL_MS`, if set to a number.
-pub(crate) fn slow_poll_from_env() -> Option<Duration> {
-    let millis = std::env::var("STROLL_SLOW_POLL_MS")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_millis(millis))
-}
+use super::debug::millis;
 
 /// A snapshot of every live task of the current runtime; see [`crate::task::dump`].
 #[derive(Clone, Debug)]
@@ -102,26 +73,58 @@ pub enum Wait {
     Blocking,
 }
 
-/// What the runtime records when a task parks: a [`Wait`], with a socket named by its key in
-/// the reactor rather than by its description, so that a task's record stays small (it is
-/// kept for every idle connection). [`crate::task::dump`] turns it into a `Wait`.
+/// What a leaf future reports when it parks: a [`Wait`], with a socket named by its key rather
+/// than its description.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WaitNote {
-    Readable(usize),
-    Writable(usize),
+    Readable(SourceKey),
+    Writable(SourceKey),
     Timer(Instant),
     Task(Id),
     Blocking,
 }
 
-/// A [`WaitNote`] as the task table stores it: plain integers, so that a debugger prints it
-/// (gdb 13 failed on a task record holding enums with data there).
+thread_local! {
+    /// While a poll is being recorded: the runtime's time zero (timer deadlines are stored
+    /// relative to it). `None` outside a recorded poll.
+    static RECORDING: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The waits reported during the poll in progress (the first two).
+    static REPORTED: Cell<[WaitRecord; 2]> = const { Cell::new([WaitRecord::NOTHING; 2]) };
+}
+
+/// Reports, for the task table, that the task being polled now waits on `note`.
+pub(crate) fn waits_on(note: WaitNote) {
+    let Some(started) = RECORDING.with(Cell::get) else {
+        return; // Not inside a recorded poll.
+    };
+    let record = record_of(note, started);
+    REPORTED.with(|reported| {
+        let mut records = reported.get();
+        if records.contains(&record) {
+            return;
+        }
+        if let Some(free) = records.iter_mut().find(|r| r.kind == WaitKind::Nothing) {
+            *free = record;
+            reported.set(records);
+        }
+    });
+}
+
+/// A [`WaitNote`] as the table stores it: plain integers, so that a debugger prints it (gdb 13
+/// failed on a task record holding enums with data).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct WaitRecord {
     pub(crate) kind: WaitKind,
-    /// The socket's reactor key, the awaited task's id, or the timer's deadline in
-    /// microseconds after the runtime started.
+    /// The socket's `SourceKey`, the awaited task's id, or the timer's deadline in microseconds
+    /// after the runtime started.
     pub(crate) value: u64,
+}
+
+impl WaitRecord {
+    const NOTHING: WaitRecord = WaitRecord {
+        kind: WaitKind::Nothing,
+        value: 0,
+    };
 }
 
 /// What a [`WaitRecord`] holds.
@@ -136,21 +139,111 @@ pub(crate) enum WaitKind {
     Blocking,
 }
 
-/// A registered socket, described for humans.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Source {
-    /// "tcp listener", "tcp" or "udp".
-    pub kind: &'static str,
-    /// The listener's or UDP socket's own address; a TCP stream's peer.
-    pub addr: Option<SocketAddr>,
+/// What the table keeps for one task (and for the `block_on` future).
+pub(crate) struct TaskRecord {
+    pub(crate) id: Id,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) spawned_at: &'static Location<'static>,
+    pub(crate) polls: u64,
+    /// Wakes that put the task in the run queue (a wake of a task already queued is not one).
+    pub(crate) wakes: u64,
+    /// What the task reported waiting on during its last poll.
+    pub(crate) waiting_on: [WaitRecord; 2],
 }
 
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.addr {
-            Some(addr) => write!(f, "{} {addr}", self.kind),
-            None => f.write_str(self.kind),
+impl TaskRecord {
+    pub(crate) fn new(
+        id: Id,
+        name: Option<Box<str>>,
+        spawned_at: &'static Location<'static>,
+    ) -> TaskRecord {
+        TaskRecord {
+            id,
+            name,
+            spawned_at,
+            polls: 0,
+            wakes: 0,
+            waiting_on: Default::default(),
         }
+    }
+
+    /// A poll starts: start recording what it reports. `started` is the runtime's time zero.
+    pub(crate) fn poll_started(started: Instant) {
+        RECORDING.with(|recording| recording.set(Some(started)));
+    }
+
+    /// The poll ended: count it and keep what it reported.
+    pub(crate) fn poll_ended(&mut self) {
+        RECORDING.with(|recording| recording.set(None));
+        self.polls += 1;
+        self.waiting_on = REPORTED.with(|reported| reported.replace([WaitRecord::NOTHING; 2]));
+    }
+
+    /// "task 7 'name' (spawned at src/main.rs:10:5)".
+    pub(crate) fn describe(&self) -> String {
+        crate::ids::describe_task(self.id, self.name.as_deref(), self.spawned_at)
+    }
+
+    /// The task's name, or "task N".
+    pub(crate) fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.to_string(),
+            None => format!("task {}", self.id),
+        }
+    }
+
+    /// This record as a row of [`TaskDump`]; `source` describes a socket by its key.
+    pub(crate) fn info(
+        &self,
+        state: TaskState,
+        started: Instant,
+        source: &dyn Fn(SourceKey) -> Option<Source>,
+    ) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name.as_deref().map(str::to_string),
+            spawned_at: self.spawned_at,
+            state,
+            waiting_on: self
+                .waiting_on
+                .iter()
+                .filter_map(|record| wait_of(*record, started, source))
+                .collect(),
+            polls: self.polls,
+            wakes: self.wakes,
+        }
+    }
+}
+
+/// A note as the table stores it.
+fn record_of(note: WaitNote, started: Instant) -> WaitRecord {
+    let (kind, value) = match note {
+        WaitNote::Readable(key) => (WaitKind::Readable, key.0),
+        WaitNote::Writable(key) => (WaitKind::Writable, key.0),
+        WaitNote::Timer(deadline) => {
+            let after_start = deadline.saturating_duration_since(started);
+            (WaitKind::Timer, after_start.as_micros() as u64)
+        }
+        WaitNote::Task(id) => (WaitKind::Task, id.0),
+        WaitNote::Blocking => (WaitKind::Blocking, 0),
+    };
+    WaitRecord { kind, value }
+}
+
+/// A stored record as a [`Wait`] (`None` for a socket closed since: its key no longer names
+/// a registered socket).
+fn wait_of(
+    record: WaitRecord,
+    started: Instant,
+    source: &dyn Fn(SourceKey) -> Option<Source>,
+) -> Option<Wait> {
+    match record.kind {
+        WaitKind::Nothing => None,
+        WaitKind::Readable => source(SourceKey(record.value)).map(Wait::Readable),
+        WaitKind::Writable => source(SourceKey(record.value)).map(Wait::Writable),
+        WaitKind::Timer => Some(Wait::Timer(started + Duration::from_micros(record.value))),
+        WaitKind::Task => Some(Wait::Task(Id(record.value))),
+        WaitKind::Blocking => Some(Wait::Blocking),
     }
 }
 
@@ -252,13 +345,4 @@ fn write_row(f: &mut fmt::Formatter<'_>, row: &[String; 7], widths: &[usize; 7])
         }
     }
     writeln!(f, "{}", line.trim_end())
-}
-
-/// "152 ms" or "1.5 s".
-pub(crate) fn millis(duration: Duration) -> String {
-    if duration >= Duration::from_secs(1) {
-        format!("{:.1} s", duration.as_secs_f64())
-    } else {
-        format!("{} ms", duration.as_millis())
-    }
 }

@@ -1,0 +1,109 @@
+//! Names for the runtime's things: task ids and keys, runtime ids, sockets and directions.
+//!
+//! A leaf module: it uses nothing else from the crate, so every other module may use it without
+//! making a circle. (See "How the pieces fit" in the README for the whole graph.)
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::panic::Location;
+
+/// A task's id: unique within its runtime, never reused, counting up from 1.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id(pub(crate) u64);
+
+impl Id {
+    /// The id used for the future given to `block_on`, which is not a spawned task.
+    pub(crate) const MAIN: Id = Id(0);
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({})", self.0)
+    }
+}
+
+/// Names one task of one runtime: the slot it occupies in the task table, and its id.
+///
+/// Slots are reused once a task ends; ids never are. A wake that arrives for an old task whose
+/// slot now holds a new one carries the old id, so the runtime sees the mismatch and ignores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    /// Index into the runtime's task table.
+    pub(crate) slot: usize,
+    /// The id of the task the slot held when this key was made.
+    pub(crate) id: Id,
+}
+
+impl TaskKey {
+    /// The key of the future passed to `block_on`, which is not in the task table.
+    pub(crate) const MAIN: TaskKey = TaskKey {
+        slot: usize::MAX,
+        id: Id::MAIN,
+    };
+}
+
+/// Identifies one runtime. Every `block_on` call creates a runtime with a fresh id.
+pub(crate) type RuntimeId = u64;
+
+/// A direction of I/O. Each socket has one readiness flag and one list of waiters per direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+/// Names one registered socket for as long as the process runs: its slot in the reactor's
+/// table (reused after the socket closes) and a serial number (never reused), packed in one
+/// integer so that a task's record of what it waits on stays two words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SourceKey(pub(crate) u64);
+
+impl SourceKey {
+    pub(crate) fn new(slot: usize, serial: u32) -> SourceKey {
+        SourceKey(u64::from(serial) << 32 | slot as u64)
+    }
+
+    /// The slot in the reactor's table (also the socket's mio token).
+    pub(crate) fn slot(self) -> usize {
+        (self.0 & u64::from(u32::MAX)) as usize
+    }
+}
+
+/// One readiness event, as the reactor hands it to the loop: which socket, which direction.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IoEvent {
+    pub(crate) source: Source,
+    pub(crate) dir: Direction,
+}
+
+/// A registered socket, described for humans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// "tcp listener", "tcp" or "udp".
+    pub kind: &'static str,
+    /// The listener's or UDP socket's own address; a TCP stream's peer.
+    pub addr: Option<SocketAddr>,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            Some(addr) => write!(f, "{} {addr}", self.kind),
+            None => f.write_str(self.kind),
+        }
+    }
+}
+
+/// "task 7 'name' (spawned at src/main.rs:10:5)", as messages on stderr name a task.
+pub(crate) fn describe_task(id: Id, name: Option<&str>, spawned_at: &Location<'_>) -> String {
+    format!(
+        "task {id} '{}' (spawned at {spawned_at})",
+        name.unwrap_or("<unnamed>")
+    )
+}

@@ -1,0 +1,319 @@
+//! The observer: everything the runtime shows about itself, behind one struct.
+//!
+//! The core (executor, run queue, wakers, reactor, timers) never formats, times or records
+//! anything for an instrument. It calls the [`Observer`] it owns at a few named hooks, and the
+//! observer feeds the instruments that are switched on:
+//!
+//! - the task table (`table.rs`): always on, so that `task::dump()` needs no setup; its hooks
+//!   count and store a few integers;
+//! - debug mode (`debug.rs`): slow polls, tasks left pending at shutdown;
+//! - the trace (`trace.rs`): `STROLL_TRACE`, one event per poll, wake, spawn, exit and wait.
+//!
+//! The hooks, in the order a task meets them:
+//!
+//! | hook | called by | when |
+//! | --- | --- | --- |
+//! | `spawned` | the loop's `spawn` | a task entered the table |
+//! | `poll_started`, `poll_ended` | `poll_main`, `run_task` | around every poll |
+//! | `woken` | the run queue's `push` | a wake put a task in the run queue |
+//! | `waking_because` | each phase of the loop | why the wakes that follow happen |
+//! | `exited` | the loop | a task left the table (completed, panicked, aborted, dropped) |
+//! | `io_wait_started`, `io_wait_ended` | `wait_for_io` | around `epoll_wait` |
+//!
+//! A hook whose instruments are all off returns after one branch.
+
+mod debug;
+mod table;
+mod trace;
+
+use std::cell::{Cell, RefCell};
+use std::panic::Location;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub(crate) use debug::DebugConfig;
+pub(crate) use table::{waits_on, WaitNote};
+pub use table::{TaskDump, TaskInfo, TaskState, Wait};
+
+use crate::ids::{Id, IoEvent, RuntimeId, Source, SourceKey, TaskKey};
+use table::TaskRecord;
+use trace::Tracer;
+
+/// Why a task is being woken.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WakeCause {
+    /// Its socket became ready.
+    Io(IoEvent),
+    Timer,
+    /// From another thread (a `spawn_blocking` job, a user's thread).
+    CrossThread,
+    /// The task woke itself during its own poll (`yield_now`, the I/O budget).
+    SelfWake,
+    /// Another task woke it during that task's poll.
+    Task(Id),
+    /// Anything else (a destructor run by the loop, a wake between phases).
+    Other,
+}
+
+impl WakeCause {
+    /// "readable tcp 127.0.0.1:5000", "timer", "task 3"...
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            WakeCause::Io(event) => match event.dir {
+                crate::ids::Direction::Read => format!("readable {}", event.source),
+                crate::ids::Direction::Write => format!("writable {}", event.source),
+            },
+            WakeCause::Timer => "timer".to_string(),
+            WakeCause::CrossThread => "cross-thread".to_string(),
+            WakeCause::SelfWake => "self".to_string(),
+            WakeCause::Task(id) => format!("task {id}"),
+            WakeCause::Other => "other".to_string(),
+        }
+    }
+}
+
+/// How a task left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    Completed,
+    Panicked,
+    Aborted,
+    DroppedAtShutdown,
+}
+
+impl Exit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Exit::Completed => "completed",
+            Exit::Panicked => "panicked",
+            Exit::Aborted => "aborted",
+            Exit::DroppedAtShutdown => "dropped at shutdown",
+        }
+    }
+}
+
+/// What the instruments of one runtime need to be told; see the module docs for the hooks.
+pub(crate) struct Observer {
+    /// Time zero: timer deadlines in the task table count from here.
+    started: Instant,
+    /// `tasks[slot]`: the record of the task in that slot of the core's table.
+    /// Invariant: `Some` exactly while the slot holds a live task (from `spawned` to `exited`).
+    tasks: RefCell<Vec<Option<TaskRecord>>>,
+    /// The record of the `block_on` future.
+    main: RefCell<TaskRecord>,
+    /// The task being polled right now (`TaskKey::MAIN` for the `block_on` future), if any.
+    polling: Cell<Option<TaskKey>>,
+    /// Why wakes happen now, when no task is being polled; set by the loop's phases.
+    cause: Cell<WakeCause>,
+    /// When the poll in progress began: set only while something times polls.
+    poll_began: Cell<Option<Instant>>,
+    /// When the reactor wait in progress began: set only while tracing.
+    wait_began: Cell<Option<Instant>>,
+    /// `Some` in debug mode.
+    debug: Option<DebugConfig>,
+    /// `Some` while tracing.
+    tracer: Option<Tracer>,
+}
+
+/// The instruments a runtime is built with (see `runtime::Builder`).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    /// `Some` for debug mode.
+    pub(crate) debug: Option<DebugConfig>,
+    /// Where to write a trace, if anywhere.
+    pub(crate) trace: Option<PathBuf>,
+}
+
+impl Settings {
+    /// What the environment asks for: `STROLL_DEBUG`, `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`.
+    pub(crate) fn from_env() -> Settings {
+        Settings {
+            debug: DebugConfig::from_env(),
+            trace: std::env::var_os("STROLL_TRACE")
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+}
+
+impl Observer {
+    pub(crate) fn new(
+        settings: Settings,
+        runtime: RuntimeId,
+        main_spawned_at: &'static Location<'static>,
+    ) -> Observer {
+        let tracer = settings
+            .trace
+            .and_then(|path| match Tracer::create(&path, runtime) {
+                Ok(tracer) => Some(tracer),
+                Err(err) => {
+                    eprintln!("stroll: cannot write a trace to {}: {err}", path.display());
+                    None
+                }
+            });
+        Observer {
+            started: Instant::now(),
+            tasks: RefCell::new(Vec::new()),
+            main: RefCell::new(TaskRecord::new(
+                Id::MAIN,
+                Some("block_on".into()),
+                main_spawned_at,
+            )),
+            polling: Cell::new(None),
+            cause: Cell::new(WakeCause::Other),
+            poll_began: Cell::new(None),
+            wait_began: Cell::new(None),
+            debug: settings.debug,
+            tracer,
+        }
+    }
+
+    /// Calls `f` with the record of `key`'s task (`None` if the table has none).
+    fn with_record<R>(&self, key: TaskKey, f: impl FnOnce(&mut TaskRecord) -> R) -> Option<R> {
+        if key == TaskKey::MAIN {
+            return Some(f(&mut self.main.borrow_mut()));
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        let record = tasks.get_mut(key.slot)?.as_mut()?;
+        (record.id == key.id).then(|| f(record))
+    }
+
+    /// Hook: task `key` entered the table.
+    pub(crate) fn spawned(
+        &self,
+        key: TaskKey,
+        name: Option<Box<str>>,
+        spawned_at: &'static Location<'static>,
+    ) {
+        let record = TaskRecord::new(key.id, name, spawned_at);
+        if let Some(tracer) = &self.tracer {
+            let by = self.polling.get().map(|polling| polling.id);
+            tracer.spawn(key.id, &record.label(), spawned_at, by);
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        if tasks.len() <= key.slot {
+            tasks.resize_with(key.slot + 1, || None);
+        }
+        tasks[key.slot] = Some(record);
+    }
+
+    /// Hook: a poll of `key` begins.
+    pub(crate) fn poll_started(&self, key: TaskKey) {
+        self.polling.set(Some(key));
+        TaskRecord::poll_started(self.started);
+        if self.debug.is_some() || self.tracer.is_some() {
+            self.poll_began.set(Some(Instant::now()));
+        }
+    }
+
+    /// Hook: the poll of `key` returned (`ready`: it completed).
+    pub(crate) fn poll_ended(&self, key: TaskKey, ready: bool) {
+        self.polling.set(None);
+        self.with_record(key, TaskRecord::poll_ended);
+        let Some(began) = self.poll_began.take() else {
+            return;
+        };
+        let ended = Instant::now();
+        if let Some(debug) = &self.debug {
+            if ended - began > debug.slow_poll {
+                self.report_slow_poll(key, ended - began, debug.slow_poll);
+            }
+        }
+        if let Some(tracer) = &self.tracer {
+            let label = self.with_record(key, |record| record.label());
+            let label = label.unwrap_or_default();
+            tracer.poll(key.id, &label, began, ended, ready);
+        }
+    }
+
+    fn report_slow_poll(&self, key: TaskKey, took: Duration, threshold: Duration) {
+        eprintln!(
+            "stroll: slow poll: {} held the loop for {} (threshold {}); \
+             is it blocking? move blocking work to spawn_blocking",
+            self.describe(key),
+            debug::millis(took),
+            debug::millis(threshold)
+        );
+    }
+
+    /// Hook: why the wakes from now on happen (until the next call).
+    pub(crate) fn waking_because(&self, cause: WakeCause) {
+        self.cause.set(cause);
+    }
+
+    /// Hook: a wake put `key` in the run queue.
+    pub(crate) fn woken(&self, key: TaskKey) {
+        self.with_record(key, |record| record.wakes += 1);
+        if let Some(tracer) = &self.tracer {
+            let cause = match self.polling.get() {
+                Some(polling) if polling == key => WakeCause::SelfWake,
+                Some(polling) => WakeCause::Task(polling.id),
+                None => self.cause.get(),
+            };
+            tracer.wake(key.id, &cause);
+        }
+    }
+
+    /// Hook: task `key` left the table.
+    pub(crate) fn exited(&self, key: TaskKey, how: Exit) {
+        if how == Exit::DroppedAtShutdown && self.debug.is_some() {
+            eprintln!(
+                "stroll: {} was still pending when the runtime ended; dropping it",
+                self.describe(key)
+            );
+        }
+        if let Some(tracer) = &self.tracer {
+            tracer.exit(key.id, how.as_str());
+        }
+        if let Some(slot) = self.tasks.borrow_mut().get_mut(key.slot) {
+            *slot = None;
+        }
+    }
+
+    /// Hook: the loop is about to wait in the reactor.
+    pub(crate) fn io_wait_started(&self) {
+        if self.tracer.is_some() {
+            self.wait_began.set(Some(Instant::now()));
+        }
+    }
+
+    /// Hook: the reactor's wait returned `events` events, which woke `ready`.
+    pub(crate) fn io_wait_ended(&self, timeout: Option<Duration>, events: usize) {
+        if let (Some(tracer), Some(began)) = (&self.tracer, self.wait_began.take()) {
+            tracer.reactor_wait(began, Instant::now(), timeout, events);
+        }
+    }
+
+    /// The runtime is ending: close the trace.
+    pub(crate) fn finish(&self) {
+        if let Some(tracer) = &self.tracer {
+            tracer.finish();
+        }
+    }
+
+    /// The task being polled right now, if any.
+    pub(crate) fn polling(&self) -> Option<TaskKey> {
+        self.polling.get()
+    }
+
+    /// "task 7 'name' (spawned at src/main.rs:10:5)", for messages on stderr.
+    pub(crate) fn describe(&self, key: TaskKey) -> String {
+        self.with_record(key, |record| record.describe())
+            .unwrap_or_else(|| format!("task {}", key.id))
+    }
+
+    /// The task table; `states` gives each live task's state, `source` names a socket.
+    pub(crate) fn dump(
+        &self,
+        states: impl Iterator<Item = (TaskKey, TaskState)>,
+        source: &dyn Fn(SourceKey) -> Option<Source>,
+    ) -> TaskDump {
+        let mut tasks: Vec<TaskInfo> = states
+            .filter_map(|(key, state)| {
+                self.with_record(key, |record| record.info(state, self.started, source))
+            })
+            .collect();
+        tasks.sort_by_key(|task| task.id);
+        TaskDump { tasks }
+    }
+}
