@@ -8,7 +8,7 @@
 //! moment and you see one thread interleaving many clients: only one bar is ever lit.
 //!
 //! The trace format is the one `STROLL_TRACE` writes (Chrome Trace Event Format, see
-//! `runtime/src/trace.rs`); a trace cut short (the program was killed) is read up to its last
+//! `runtime/observe/trace.rs`); a trace cut short (the program was killed) is read up to its last
 //! complete event.
 
 use std::collections::BTreeMap;

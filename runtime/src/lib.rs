@@ -33,6 +33,8 @@ mod coop;
 mod ids;
 mod join_error;
 pub mod net;
+// The instruments sit beside the core, in runtime/observe/ (see its module docs).
+#[path = "../observe/mod.rs"]
 mod observe;
 mod reactor;
 pub mod runtime;

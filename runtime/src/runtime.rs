@@ -23,7 +23,7 @@
 //! nothing is polled until phase 2 of a turn.
 //!
 //! The instruments (task table statistics, debug mode, the trace) are not here: the loop tells
-//! its [`Observer`] what happens at a few hooks (`observe/mod.rs`), and the observer does the
+//! its [`Observer`] what happens at a few hooks (`runtime/observe/mod.rs`), and the observer does the
 //! rest. [`Builder`] switches debug mode or tracing on from code; [`block_on`] takes both settings
 //! from the environment (`STROLL_DEBUG`, `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`).
 
@@ -142,7 +142,7 @@ impl Builder {
         self
     }
 
-    /// Records a trace of the loop to `path` (see `observe/trace.rs`).
+    /// Records a trace of the loop to `path` (see `runtime/observe/trace.rs`).
     pub fn trace(mut self, path: impl Into<PathBuf>) -> Builder {
         self.settings.trace = Some(path.into());
         self

@@ -1,5 +1,9 @@
 //! The observer: everything the runtime shows about itself, behind one struct.
 //!
+//! These files sit beside the core, in `runtime/observe/` rather than `runtime/src/`: a reader
+//! of the core meets the observer only as the hook calls below, and can read the core without
+//! reading this.
+//!
 //! The core (executor, run queue, wakers, reactor, timers) never formats, times or records
 //! anything for an instrument. It calls the [`Observer`] it owns at a few named hooks, and the
 //! observer feeds the instruments that are switched on:
