@@ -10,8 +10,9 @@
 //!
 //! - the task table (`table.rs`): always on, so that `task::dump()` needs no setup; its hooks
 //!   count and store a few integers;
-//! - debug mode (`debug.rs`): slow polls, tasks left pending at shutdown;
-//! - the trace (`trace.rs`): `STROLL_TRACE`, one event per poll, wake, spawn, exit and wait.
+//! - debug mode (`debug.rs`): slow polls, lost wakeups, tasks left pending at shutdown;
+//! - the trace (`trace.rs`): `STROLL_TRACE`, one event per poll, wake, spawn, exit and wait;
+//! - the turn log (`turns.rs`): `STROLL_LOG=turns`, one line per turn of the loop.
 //!
 //! The hooks, in the order a task meets them:
 //!
@@ -23,12 +24,14 @@
 //! | `waking_because` | each phase of the loop | why the wakes that follow happen |
 //! | `exited` | the loop | a task left the table (completed, panicked, aborted, dropped) |
 //! | `io_wait_started`, `io_wait_ended` | `wait_for_io` | around `epoll_wait` |
+//! | `turn_ended` | `run_until` | the end of each turn |
 //!
 //! A hook whose instruments are all off returns after one branch.
 
 mod debug;
 mod table;
 mod trace;
+mod turns;
 
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
@@ -42,6 +45,7 @@ pub use table::{TaskDump, TaskInfo, TaskState, Wait};
 use crate::ids::{Id, IoEvent, RuntimeId, Source, SourceKey, TaskKey};
 use table::TaskRecord;
 use trace::Tracer;
+use turns::TurnLog;
 
 /// Why a task is being woken.
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +121,11 @@ pub(crate) struct Observer {
     debug: Option<DebugConfig>,
     /// `Some` while tracing.
     tracer: Option<Tracer>,
+    /// `Some` while the turn log is on.
+    turns: Option<TurnLog>,
+    /// Debug mode: tasks whose last poll returned `Pending` while nothing but the runtime held
+    /// their waker, to report before the loop next sleeps.
+    lost: RefCell<Vec<TaskKey>>,
 }
 
 /// The instruments a runtime is built with (see `runtime::Builder`).
@@ -126,6 +135,8 @@ pub(crate) struct Settings {
     pub(crate) debug: Option<DebugConfig>,
     /// Where to write a trace, if anywhere.
     pub(crate) trace: Option<PathBuf>,
+    /// Print the turn log.
+    pub(crate) turns: bool,
 }
 
 impl Settings {
@@ -136,6 +147,8 @@ impl Settings {
             trace: std::env::var_os("STROLL_TRACE")
                 .filter(|path| !path.is_empty())
                 .map(PathBuf::from),
+            turns: std::env::var("STROLL_LOG")
+                .is_ok_and(|log| log.split(',').any(|part| part.trim() == "turns")),
         }
     }
 }
@@ -169,6 +182,8 @@ impl Observer {
             wait_began: Cell::new(None),
             debug: settings.debug,
             tracer,
+            turns: settings.turns.then(TurnLog::default),
+            lost: RefCell::new(Vec::new()),
         }
     }
 
@@ -205,15 +220,22 @@ impl Observer {
     pub(crate) fn poll_started(&self, key: TaskKey) {
         self.polling.set(Some(key));
         TaskRecord::poll_started(self.started);
+        if let Some(turns) = &self.turns {
+            self.with_record(key, |record| turns.polled(&record.label()));
+        }
         if self.debug.is_some() || self.tracer.is_some() {
             self.poll_began.set(Some(Instant::now()));
         }
     }
 
-    /// Hook: the poll of `key` returned (`ready`: it completed).
-    pub(crate) fn poll_ended(&self, key: TaskKey, ready: bool) {
+    /// Hook: the poll of `key` returned (`ready`: it completed). `unreachable` says whether
+    /// nothing but the runtime holds the task's waker; it is asked only in debug mode.
+    pub(crate) fn poll_ended(&self, key: TaskKey, ready: bool, unreachable: impl FnOnce() -> bool) {
         self.polling.set(None);
         self.with_record(key, TaskRecord::poll_ended);
+        if self.debug.is_some() && !ready && unreachable() {
+            self.lost.borrow_mut().push(key);
+        }
         let Some(began) = self.poll_began.take() else {
             return;
         };
@@ -243,11 +265,21 @@ impl Observer {
     /// Hook: why the wakes from now on happen (until the next call).
     pub(crate) fn waking_because(&self, cause: WakeCause) {
         self.cause.set(cause);
+        if let (Some(turns), WakeCause::Io(event)) = (&self.turns, cause) {
+            turns.io_event(&event);
+        }
     }
 
     /// Hook: a wake put `key` in the run queue.
     pub(crate) fn woken(&self, key: TaskKey) {
         self.with_record(key, |record| record.wakes += 1);
+        if let (Some(turns), None) = (&self.turns, self.polling.get()) {
+            match self.cause.get() {
+                WakeCause::Timer => turns.timer_wake(),
+                WakeCause::CrossThread => turns.remote_wake(),
+                _ => {}
+            }
+        }
         if let Some(tracer) = &self.tracer {
             let cause = match self.polling.get() {
                 Some(polling) if polling == key => WakeCause::SelfWake,
@@ -272,12 +304,39 @@ impl Observer {
         if let Some(slot) = self.tasks.borrow_mut().get_mut(key.slot) {
             *slot = None;
         }
+        self.lost.borrow_mut().retain(|lost| *lost != key);
     }
 
-    /// Hook: the loop is about to wait in the reactor.
-    pub(crate) fn io_wait_started(&self) {
+    /// Hook: the loop is about to wait in the reactor for at most `timeout`.
+    pub(crate) fn io_wait_started(&self, timeout: Option<Duration>) {
+        if timeout != Some(Duration::ZERO) {
+            self.report_lost_wakeups(); // Before the loop sleeps.
+        }
+        if let Some(turns) = &self.turns {
+            turns.asked_reactor();
+        }
         if self.tracer.is_some() {
             self.wait_began.set(Some(Instant::now()));
+        }
+    }
+
+    /// Debug mode: says, once, which tasks can never be woken.
+    fn report_lost_wakeups(&self) {
+        let lost = std::mem::take(&mut *self.lost.borrow_mut());
+        for key in lost {
+            eprintln!(
+                "stroll: lost wakeup: {} returned Pending, but nothing holds its waker, so it \
+                 will never be polled again. A future that returns Pending must keep \
+                 cx.waker() (a clone) where something will wake it, or wake it itself",
+                self.describe(key)
+            );
+        }
+    }
+
+    /// Hook: a turn of the loop ended; `timeout` is what phase 3 computed.
+    pub(crate) fn turn_ended(&self, timeout: Option<Duration>) {
+        if let Some(turns) = &self.turns {
+            turns.turn_ended(timeout);
         }
     }
 

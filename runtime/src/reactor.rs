@@ -273,6 +273,13 @@ impl Reactor {
         Some(state.source)
     }
 
+    /// Does any task wait on a socket?
+    pub(crate) fn has_waiters(&self) -> bool {
+        let sources = self.sources.borrow();
+        let mut lists = sources.iter().flat_map(|(_, state)| state.waiters.iter());
+        lists.any(|waiters| !waiters.is_empty())
+    }
+
     /// Marks the reactor as shut down (see `closed`).
     pub(crate) fn close(&self) {
         self.closed.set(true);

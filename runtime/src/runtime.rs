@@ -119,16 +119,16 @@ pub struct Builder {
 
 impl Builder {
     /// Starts from the environment: debug mode if `STROLL_DEBUG` is set (and not `0`), its
-    /// slow-poll threshold from `STROLL_SLOW_POLL_MS` (default 100), and a trace written to
-    /// the path in `STROLL_TRACE`, if set.
+    /// slow-poll threshold from `STROLL_SLOW_POLL_MS` (default 100), a trace written to the
+    /// path in `STROLL_TRACE`, if set, and the turn log if `STROLL_LOG` is `turns`.
     pub fn new() -> Builder {
         Builder {
             settings: Settings::from_env(),
         }
     }
 
-    /// Switches debug mode on or off: slow-poll warnings, and the list of tasks left pending
-    /// when the runtime ends.
+    /// Switches debug mode on or off: slow-poll warnings, lost-wakeup reports, and the list of
+    /// tasks left pending when the runtime ends.
     pub fn debug(mut self, on: bool) -> Builder {
         self.settings.debug = on.then(DebugConfig::default_threshold);
         self
@@ -139,6 +139,13 @@ impl Builder {
         self.settings.debug = Some(DebugConfig {
             slow_poll: threshold,
         });
+        self
+    }
+
+    /// Prints one line per turn of the loop on stderr, as `STROLL_LOG=turns` does (see
+    /// `runtime/observe/turns.rs`).
+    pub fn turn_log(mut self, on: bool) -> Builder {
+        self.settings.turns = on;
         self
     }
 
@@ -252,6 +259,7 @@ impl Runtime {
             self.fire_timers();
             // Phase 6: queue the tasks woken from other threads.
             self.take_remote_wakes();
+            self.observer.turn_ended(timeout);
         }
     }
     // ANCHOR_END: run_until
@@ -268,7 +276,8 @@ impl Runtime {
         // A panic passes through `block_on`, but only after the poll has been closed: the
         // shutdown that follows must not see the future as still being polled.
         let poll = panic::catch_unwind(AssertUnwindSafe(|| main.poll(&mut cx)));
-        self.end_poll(TaskKey::MAIN, matches!(poll, Ok(Poll::Ready(_))));
+        let ready = matches!(poll, Ok(Poll::Ready(_)));
+        self.end_poll(TaskKey::MAIN, ready, &self.main_waker);
         match poll {
             Ok(poll) => poll,
             Err(payload) => panic::resume_unwind(payload),
@@ -281,11 +290,12 @@ impl Runtime {
         coop::start_poll();
     }
 
-    /// After a poll.
-    fn end_poll(&self, key: TaskKey, ready: bool) {
+    /// After a poll of the task whose waker is `waker`.
+    fn end_poll(&self, key: TaskKey, ready: bool, waker: &Arc<TaskWaker>) {
         coop::end_poll();
         self.polls_since_io.set(self.polls_since_io.get() + 1);
-        self.observer.poll_ended(key, ready);
+        self.observer
+            .poll_ended(key, ready, || TaskWaker::is_unreachable(waker));
     }
 
     /// Phase 2: polls each task that was queued when the turn began, once.
@@ -311,7 +321,7 @@ impl Runtime {
         let mut cx = Context::from_waker(&waker_ref);
         self.start_poll(key);
         let poll = cell.as_mut().poll_task(&mut cx);
-        self.end_poll(key, poll.is_ready());
+        self.end_poll(key, poll.is_ready(), &waker);
         match poll {
             Poll::Pending => self.tasks.park(key, cell, waker),
             Poll::Ready(exit) => self.tasks.finish(key, cell, waker, exit),
@@ -343,8 +353,11 @@ impl Runtime {
             return;
         }
         self.polls_since_io.set(0);
+        self.observer.io_wait_started(timeout);
+        if timeout.is_none() {
+            self.panic_if_deadlocked(); // About to sleep until an event: can one come?
+        }
         let mut io_ready = self.io_ready.take();
-        self.observer.io_wait_started();
         let events = self.reactor.wait(timeout, &mut io_ready);
         self.observer.io_wait_ended(timeout, events);
         for (waker, event) in io_ready.drain(..) {
@@ -355,6 +368,28 @@ impl Runtime {
         *self.io_ready.borrow_mut() = io_ready;
     }
     // ANCHOR_END: wait_for_io
+
+    // ANCHOR: deadlock
+    /// Panics if nothing can ever wake the loop, which is about to sleep until an event: no
+    /// timer is set, no task waits on a socket, no wake from another thread is pending, and no
+    /// pending task's waker (the `block_on` future's included) is held outside the runtime.
+    /// A `spawn_blocking` job in flight, a user's thread or a channel all hold a clone.
+    fn panic_if_deadlocked(&self) {
+        if !self.timers.is_empty() || self.reactor.has_waiters() {
+            return;
+        }
+        // Wakers first, then the inbox: a thread that drops its clone wakes it first, and
+        // its key is in the inbox by the time the clone is gone.
+        if !self.tasks.nothing_can_wake(&self.main_waker) || !self.remote.is_quiet() {
+            return;
+        }
+        panic!(
+            "stroll: deadlock: every task waits and nothing can wake any of them \
+             (no timer, no socket, no waker held outside the runtime); the tasks:\n{}",
+            self.dump()
+        );
+    }
+    // ANCHOR_END: deadlock
 
     /// Phase 5: wakes every sleeper whose deadline has passed, earliest first.
     fn fire_timers(&self) {

@@ -360,6 +360,37 @@ impl TaskTable {
         .collect()
     }
 
+    /// Can no live task, nor the `block_on` future (`main`), ever be woken? True when none is
+    /// queued and each one's waker is held by nobody but this table: by the task itself, or as
+    /// the join waiter of another task (which waits too).
+    pub(crate) fn nothing_can_wake(&self, main: &Arc<TaskWaker>) -> bool {
+        let slab = self.slab.borrow();
+        let live: Vec<&Task> = slab
+            .iter()
+            .filter_map(|(_, entry)| match entry {
+                Entry::Live(task) => Some(task),
+                Entry::Finished(..) => None,
+            })
+            .collect();
+        let join_waiters: Vec<&Waker> =
+            live.iter().filter_map(|t| t.join_waiter.as_ref()).collect();
+        let held_here = |waker: &Arc<TaskWaker>| {
+            let as_waker = futures_task::waker_ref(waker);
+            1 + join_waiters
+                .iter()
+                .filter(|w| w.will_wake(&as_waker))
+                .count()
+        };
+        let unreachable = |waker: &Arc<TaskWaker>| {
+            !waker.is_scheduled() && Arc::strong_count(waker) == held_here(waker)
+        };
+        // A task never polled has no waker yet: it is queued, so something will happen.
+        unreachable(main)
+            && live
+                .iter()
+                .all(|task| task.waker.as_ref().is_some_and(unreachable))
+    }
+
     /// Drops every live task, in id order, and every result not yet read. Destructors of
     /// dropped tasks may spawn or wake; what they spawn is dropped too.
     pub(crate) fn shut_down(&self) {

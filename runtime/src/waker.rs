@@ -245,6 +245,12 @@ impl TaskWaker {
         self.scheduled.store(false, Ordering::Release);
     }
 
+    /// Can nothing but the runtime wake this task? True when nobody else holds a clone of the
+    /// waker and the task is not queued: the task will never be polled again.
+    pub(crate) fn is_unreachable(waker: &Arc<TaskWaker>) -> bool {
+        Arc::strong_count(waker) == 1 && !waker.is_scheduled()
+    }
+
     /// Is the task queued (woken and not yet polled)?
     pub(crate) fn is_scheduled(&self) -> bool {
         self.scheduled.load(Ordering::Acquire)
