@@ -288,6 +288,27 @@ pub fn today() -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// The commit the benchmark was built from ("unknown" without git), marked when the working
+/// tree had changes.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".to_string();
+    };
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if !changes.is_empty() => format!("{head} with uncommitted changes"),
+        _ => head,
+    }
+}
+
 /// What the docs page says about the run besides the tables.
 pub struct RunInfo {
     pub machine: Machine,
@@ -326,6 +347,7 @@ fn markdown(results: &[WorkloadResult], info: &RunInfo) -> String {
     );
     out += &format!("- Kernel: Linux {}\n", m.kernel);
     out += &format!("- Compiler: {}\n", m.rustc);
+    out += &format!("- Commit: {}\n", commit());
     out += &format!("- Mode: {}\n", info.mode);
     out += &format!(
         "- Load average when the run started: {}\n",
