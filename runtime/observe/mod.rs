@@ -126,6 +126,9 @@ pub(crate) struct Observer {
     /// Debug mode: tasks whose last poll returned `Pending` while nothing but the runtime held
     /// their waker, to report before the loop next sleeps.
     lost: RefCell<Vec<TaskKey>>,
+    /// Debug mode, the trace or the turn log is on: the hooks have more to do than the task
+    /// table's counting. Set once, at creation.
+    extras: bool,
 }
 
 /// The instruments a runtime is built with (see `runtime::Builder`).
@@ -168,8 +171,11 @@ impl Observer {
                     None
                 }
             });
+        let started = Instant::now();
+        TaskRecord::set_time_zero(started);
+        let extras = settings.debug.is_some() || tracer.is_some() || settings.turns;
         Observer {
-            started: Instant::now(),
+            started,
             tasks: RefCell::new(Vec::new()),
             main: RefCell::new(TaskRecord::new(
                 Id::MAIN,
@@ -184,6 +190,7 @@ impl Observer {
             tracer,
             turns: settings.turns.then(TurnLog::default),
             lost: RefCell::new(Vec::new()),
+            extras,
         }
     }
 
@@ -219,7 +226,10 @@ impl Observer {
     /// Hook: a poll of `key` begins.
     pub(crate) fn poll_started(&self, key: TaskKey) {
         self.polling.set(Some(key));
-        TaskRecord::poll_started(self.started);
+        TaskRecord::poll_started();
+        if !self.extras {
+            return;
+        }
         if let Some(turns) = &self.turns {
             self.with_record(key, |record| turns.polled(&record.label()));
         }
@@ -233,6 +243,9 @@ impl Observer {
     pub(crate) fn poll_ended(&self, key: TaskKey, ready: bool, unreachable: impl FnOnce() -> bool) {
         self.polling.set(None);
         self.with_record(key, TaskRecord::poll_ended);
+        if !self.extras {
+            return;
+        }
         if self.debug.is_some() && !ready && unreachable() {
             self.lost.borrow_mut().push(key);
         }
@@ -273,6 +286,9 @@ impl Observer {
     /// Hook: a wake put `key` in the run queue.
     pub(crate) fn woken(&self, key: TaskKey) {
         self.with_record(key, |record| record.wakes += 1);
+        if !self.extras {
+            return;
+        }
         if let (Some(turns), None) = (&self.turns, self.polling.get()) {
             match self.cause.get() {
                 WakeCause::Timer => turns.timer_wake(),

@@ -85,17 +85,21 @@ pub(crate) enum WaitNote {
 }
 
 thread_local! {
-    /// While a poll is being recorded: the runtime's time zero (timer deadlines are stored
-    /// relative to it). `None` outside a recorded poll.
-    static RECORDING: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// A poll is being recorded.
+    static RECORDING: Cell<bool> = const { Cell::new(false) };
+    /// The time zero of the runtime on this thread: timer deadlines are stored relative to it.
+    static TIME_ZERO: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The waits reported during the poll in progress (the first two).
     static REPORTED: Cell<[WaitRecord; 2]> = const { Cell::new([WaitRecord::NOTHING; 2]) };
 }
 
 /// Reports, for the task table, that the task being polled now waits on `note`.
 pub(crate) fn waits_on(note: WaitNote) {
-    let Some(started) = RECORDING.with(Cell::get) else {
+    if !RECORDING.with(Cell::get) {
         return; // Not inside a recorded poll.
+    }
+    let Some(started) = TIME_ZERO.with(Cell::get) else {
+        return;
     };
     let record = record_of(note, started);
     REPORTED.with(|reported| {
@@ -167,14 +171,19 @@ impl TaskRecord {
         }
     }
 
-    /// A poll starts: start recording what it reports. `started` is the runtime's time zero.
-    pub(crate) fn poll_started(started: Instant) {
-        RECORDING.with(|recording| recording.set(Some(started)));
+    /// A runtime starting at `started` runs on this thread from now on.
+    pub(crate) fn set_time_zero(started: Instant) {
+        TIME_ZERO.with(|zero| zero.set(Some(started)));
+    }
+
+    /// A poll starts: start recording what it reports.
+    pub(crate) fn poll_started() {
+        RECORDING.with(|recording| recording.set(true));
     }
 
     /// The poll ended: count it and keep what it reported.
     pub(crate) fn poll_ended(&mut self) {
-        RECORDING.with(|recording| recording.set(None));
+        RECORDING.with(|recording| recording.set(false));
         self.polls += 1;
         self.waiting_on = REPORTED.with(|reported| reported.replace([WaitRecord::NOTHING; 2]));
     }
