@@ -36,7 +36,7 @@ fn crate_files() -> Vec<PathBuf> {
     files
 }
 
-/// The top-level module a file belongs to ("observe" for `observe/table.rs`).
+/// The top-level module a file belongs to ("observe" for `observe/records.rs`).
 fn module_of(file: &Path) -> String {
     if file.starts_with(observe()) {
         return "observe".to_string();

@@ -1,10 +1,12 @@
 //! Debug mode: warnings on stderr about what a learner cannot see from outside.
 //!
-//! Debug mode (`STROLL_DEBUG=1`, or [`crate::runtime::Builder::debug`]) adds two warnings on
-//! stderr, both after asyncio's debug mode:
+//! Debug mode (`STROLL_DEBUG=1`, or [`crate::runtime::Builder::debug`]) adds three warnings on
+//! stderr, the first two after asyncio's debug mode:
 //! - a poll that holds the loop longer than a threshold (100 ms, or `STROLL_SLOW_POLL_MS`):
 //!   the worst sin of async code, blocking the loop;
-//! - the tasks still pending when the runtime ends, which are then dropped.
+//! - the tasks still pending when the runtime ends, which are then dropped;
+//! - a lost wakeup: a task whose poll returned `Pending` while nothing but the runtime held
+//!   its waker (see `Observer::poll_ended`).
 
 use std::time::Duration;
 

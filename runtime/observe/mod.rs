@@ -4,12 +4,13 @@
 //! of the core meets the observer only as the hook calls below, and can read the core without
 //! reading this.
 //!
-//! The core (executor, run queue, wakers, reactor, timers) never formats, times or records
-//! anything for an instrument. It calls the [`Observer`] it owns at a few named hooks, and the
-//! observer feeds the instruments that are switched on:
+//! The core (executor, run queue, wakers, reactor, timers) never formats or times anything
+//! for an instrument. It calls the [`Observer`] it owns at a few named hooks, its leaf futures
+//! report what they wait on through [`waits_on`], and the observer feeds the instruments that
+//! are switched on:
 //!
-//! - the task table (`table.rs`): always on, so that `task::dump()` needs no setup; its hooks
-//!   count and store a few integers;
+//! - the task table's records (`records.rs`): always on, so that `task::dump()` needs no
+//!   setup; their hooks count and store a few integers;
 //! - debug mode (`debug.rs`): slow polls, lost wakeups, tasks left pending at shutdown;
 //! - the trace (`trace.rs`): `STROLL_TRACE`, one event per poll, wake, spawn, exit and wait;
 //! - the turn log (`turns.rs`): `STROLL_LOG=turns`, one line per turn of the loop.
@@ -22,14 +23,15 @@
 //! | `poll_started`, `poll_ended` | `poll_main`, `run_task` | around every poll |
 //! | `woken` | the run queue's `push` | a wake put a task in the run queue |
 //! | `waking_because` | each phase of the loop | why the wakes that follow happen |
-//! | `exited` | the loop | a task left the table (completed, panicked, aborted, dropped) |
+//! | `waits_on` | sockets, `Sleep`, `JoinHandle`, `spawn_blocking` | what the task being polled waits on |
+//! | `exited` | the task table's `end` | a task left the table (completed, panicked, aborted, dropped) |
 //! | `io_wait_started`, `io_wait_ended` | `wait_for_io` | around `epoll_wait` |
 //! | `turn_ended` | `run_until` | the end of each turn |
 //!
 //! A hook whose instruments are all off returns after one branch.
 
 mod debug;
-mod table;
+mod records;
 mod trace;
 mod turns;
 
@@ -39,11 +41,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub(crate) use debug::DebugConfig;
-pub(crate) use table::{waits_on, WaitNote};
-pub use table::{TaskDump, TaskInfo, TaskState, Wait};
+pub(crate) use records::{waits_on, WaitNote};
+pub use records::{TaskDump, TaskInfo, TaskState, Wait};
 
 use crate::ids::{Id, IoEvent, RuntimeId, Source, SourceKey, TaskKey};
-use table::TaskRecord;
+use records::TaskRecord;
 use trace::Tracer;
 use turns::TurnLog;
 
@@ -80,7 +82,8 @@ impl WakeCause {
     }
 }
 
-/// How a task left the table.
+/// How a task left the table, as the instruments tell it. (The core's `TaskExit` is how a
+/// poll ended; this adds the ends that are not polls: aborted, dropped at shutdown.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Exit {
     Completed,
@@ -102,7 +105,8 @@ impl Exit {
 
 /// What the instruments of one runtime need to be told; see the module docs for the hooks.
 pub(crate) struct Observer {
-    /// Time zero: timer deadlines in the task table count from here.
+    /// Time zero: timer deadlines in the records count from here. (`records.rs` keeps a copy
+    /// in a thread-local, for the leaf futures that report waits.)
     started: Instant,
     /// `tasks[slot]`: the record of the task in that slot of the core's table.
     /// Invariant: `Some` exactly while the slot holds a live task (from `spawned` to `exited`).
@@ -126,9 +130,9 @@ pub(crate) struct Observer {
     /// Debug mode: tasks whose last poll returned `Pending` while nothing but the runtime held
     /// their waker, to report before the loop next sleeps.
     lost: RefCell<Vec<TaskKey>>,
-    /// Debug mode, the trace or the turn log is on: the hooks have more to do than the task
-    /// table's counting. Set once, at creation.
-    extras: bool,
+    /// Debug mode, the trace or the turn log is on: the hooks have more to do than the
+    /// records' counting. Set once, at creation.
+    instruments_on: bool,
 }
 
 /// The instruments a runtime is built with (see `runtime::Builder`).
@@ -143,7 +147,8 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    /// What the environment asks for: `STROLL_DEBUG`, `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`.
+    /// What the environment asks for: `STROLL_DEBUG`, `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`,
+    /// `STROLL_LOG`.
     pub(crate) fn from_env() -> Settings {
         Settings {
             debug: DebugConfig::from_env(),
@@ -173,7 +178,7 @@ impl Observer {
             });
         let started = Instant::now();
         TaskRecord::set_time_zero(started);
-        let extras = settings.debug.is_some() || tracer.is_some() || settings.turns;
+        let instruments_on = settings.debug.is_some() || tracer.is_some() || settings.turns;
         Observer {
             started,
             tasks: RefCell::new(Vec::new()),
@@ -190,7 +195,7 @@ impl Observer {
             tracer,
             turns: settings.turns.then(TurnLog::default),
             lost: RefCell::new(Vec::new()),
-            extras,
+            instruments_on,
         }
     }
 
@@ -227,7 +232,7 @@ impl Observer {
     pub(crate) fn poll_started(&self, key: TaskKey) {
         self.polling.set(Some(key));
         TaskRecord::poll_started();
-        if !self.extras {
+        if !self.instruments_on {
             return;
         }
         if let Some(turns) = &self.turns {
@@ -243,7 +248,7 @@ impl Observer {
     pub(crate) fn poll_ended(&self, key: TaskKey, ready: bool, unreachable: impl FnOnce() -> bool) {
         self.polling.set(None);
         self.with_record(key, TaskRecord::poll_ended);
-        if !self.extras {
+        if !self.instruments_on {
             return;
         }
         if self.debug.is_some() && !ready && unreachable() {
@@ -286,7 +291,7 @@ impl Observer {
     /// Hook: a wake put `key` in the run queue.
     pub(crate) fn woken(&self, key: TaskKey) {
         self.with_record(key, |record| record.wakes += 1);
-        if !self.extras {
+        if !self.instruments_on {
             return;
         }
         if let (Some(turns), None) = (&self.turns, self.polling.get()) {
@@ -356,7 +361,7 @@ impl Observer {
         }
     }
 
-    /// Hook: the reactor's wait returned `events` events, which woke `ready`.
+    /// Hook: the reactor's wait returned `events` events.
     pub(crate) fn io_wait_ended(&self, timeout: Option<Duration>, events: usize) {
         if let (Some(tracer), Some(began)) = (&self.tracer, self.wait_began.take()) {
             tracer.reactor_wait(began, Instant::now(), timeout, events);

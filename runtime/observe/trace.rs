@@ -43,13 +43,16 @@ static IN_USE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Writes the trace of one runtime.
 pub(crate) struct Tracer {
-    /// The file's path, registered in `IN_USE` until the tracer is dropped.
+    /// The file's path, registered in `IN_USE` while `claimed` is set.
     path: PathBuf,
+    /// The path is registered in `IN_USE`: cleared when the trace is finished (or dropped), so
+    /// that a later runtime may write the same path again.
+    claimed: Cell<bool>,
     out: RefCell<BufWriter<File>>,
     /// Time zero of the trace's timestamps.
     start: Instant,
-    /// A write failed: stop writing (once reported), keep running.
-    failed: Cell<bool>,
+    /// A write failed (reported once), or the trace was finished: write nothing more.
+    stopped: Cell<bool>,
 }
 
 impl Tracer {
@@ -64,14 +67,15 @@ impl Tracer {
                 return Err(err);
             }
         };
-        let mut out = BufWriter::new(file);
-        out.write_all(b"[\n")?;
+        // From here on, dropping the tracer (on an error too) releases the path.
         let tracer = Tracer {
             path,
-            out: RefCell::new(out),
+            claimed: Cell::new(true),
+            out: RefCell::new(BufWriter::new(file)),
             start: Instant::now(),
-            failed: Cell::new(false),
+            stopped: Cell::new(false),
         };
+        tracer.out.borrow_mut().write_all(b"[\n")?;
         tracer.line(
             r#"{"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"stroll"}}"#
                 .to_string(),
@@ -145,11 +149,13 @@ impl Tracer {
         self.instant(task, "exit", &format!(r#""how":{}"#, json_string(how)));
     }
 
-    /// Closes the JSON array and flushes the file.
+    /// Closes the JSON array, flushes the file and releases its path. Events after this (a
+    /// `JoinHandle` that outlived its runtime, say) are not written.
     pub(crate) fn finish(&self) {
-        if self.failed.get() {
+        if self.stopped.replace(true) {
             return;
         }
+        self.unclaim();
         let mut out = self.out.borrow_mut();
         // A last event without a trailing comma, then the closing bracket.
         let closing = writeln!(
@@ -172,7 +178,7 @@ impl Tracer {
 
     /// Writes one event followed by a comma: every event but the final one ends with one.
     fn line(&self, mut event: String) {
-        if self.failed.get() {
+        if self.stopped.get() {
             return;
         }
         event.push_str(",\n");
@@ -182,7 +188,7 @@ impl Tracer {
     }
 
     fn report_failure(&self) {
-        self.failed.set(true);
+        self.stopped.set(true);
         eprintln!("stroll: writing the trace failed; tracing stops here");
     }
 
@@ -192,9 +198,18 @@ impl Tracer {
     }
 }
 
+impl Tracer {
+    /// Releases the path, once.
+    fn unclaim(&self) {
+        if self.claimed.replace(false) {
+            release(&self.path);
+        }
+    }
+}
+
 impl Drop for Tracer {
     fn drop(&mut self) {
-        release(&self.path);
+        self.unclaim();
     }
 }
 

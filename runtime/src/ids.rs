@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::panic::Location;
 
 /// A task's id: unique within its runtime, never reused, counting up from 1.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,9 +57,9 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
-/// Names one registered socket for as long as the process runs: its slot in the reactor's
-/// table (reused after the socket closes) and a serial number (never reused), packed in one
-/// integer so that a task's record of what it waits on stays two words.
+/// Names one registered socket: its slot in the reactor's table (reused after the socket
+/// closes) and a serial number (reused only after 2^32 more sockets), packed in one integer
+/// so that a task's record of what it waits on stays two words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SourceKey(pub(crate) u64);
 
@@ -98,12 +97,4 @@ impl fmt::Display for Source {
             None => f.write_str(self.kind),
         }
     }
-}
-
-/// "task 7 'name' (spawned at src/main.rs:10:5)", as messages on stderr name a task.
-pub(crate) fn describe_task(id: Id, name: Option<&str>, spawned_at: &Location<'_>) -> String {
-    format!(
-        "task {id} '{}' (spawned at {spawned_at})",
-        name.unwrap_or("<unnamed>")
-    )
 }

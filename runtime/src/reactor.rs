@@ -23,8 +23,12 @@
 //! (the `closed` flags) and never cleared this way: only a `WouldBlock` clears it.
 //!
 //! A task that stops waiting before its event comes (the operation lost a `select`, or a
-//! `timeout` fired) takes its waker back: socket operations are [`IoOp`] futures, whose drop
-//! removes the waker they left, so the reactor never holds a waker nobody waits behind.
+//! `timeout` fired) takes its waker back: the sockets' operation futures (`read`, `accept`,
+//! `recv`...) are [`IoOp`]s, whose drop removes the waker they left, so a dropped operation
+//! leaves no waker behind. (The `poll_*` methods, and so `AsyncRead`/`AsyncWrite`, have no
+//! future to drop: their waker stays until the next event, as in tokio.) One task keeps one
+//! waiter per direction of a socket, so two operations of one task pending in the same
+//! direction share it, and dropping either takes it back: one reader per direction.
 //!
 //! A new source starts out "ready" in both directions, so the first operation always tries the
 //! system call instead of waiting for an event that may have come before registration.

@@ -22,10 +22,11 @@
 //! Waking a task (phase 4, 5, 6, or one task waking another) only puts its key on the run queue;
 //! nothing is polled until phase 2 of a turn.
 //!
-//! The instruments (task table statistics, debug mode, the trace) are not here: the loop tells
-//! its [`Observer`] what happens at a few hooks (`runtime/observe/mod.rs`), and the observer does the
-//! rest. [`Builder`] switches debug mode or tracing on from code; [`block_on`] takes both settings
-//! from the environment (`STROLL_DEBUG`, `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`).
+//! The instruments (the task table's records, debug mode, the trace, the turn log) are not
+//! here: the loop tells its [`Observer`] what happens at a few hooks
+//! (`runtime/observe/mod.rs`), and the observer does the rest. [`Builder`] switches them on
+//! from code; [`block_on`] takes the settings from the environment (`STROLL_DEBUG`,
+//! `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`, `STROLL_LOG`).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -61,8 +62,9 @@ static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One runtime: an executor, a reactor and a timer store, all on one thread.
 pub(crate) struct Runtime {
-    /// Every task that has not ended, and the results their handles have not read yet.
-    tasks: Rc<TaskTable>,
+    /// Every task that has not ended, and the results their handles have not read yet. Shared
+    /// with every `JoinHandle`, which reads its task's result there.
+    pub(crate) tasks: Rc<TaskTable>,
     /// The tasks woken since they were last polled.
     run_queue: Rc<RunQueue>,
     pub(crate) reactor: Rc<Reactor>,
@@ -94,6 +96,8 @@ pub(crate) struct Runtime {
 ///   give the outer loop a chance to run. Use [`crate::spawn`] (or `.await`) instead.
 /// - When `future` panics: the panic passes through, after the runtime has been cleaned up, so
 ///   `block_on` can be called again.
+/// - When nothing can ever wake the loop again (a certain deadlock: see `panic_if_deadlocked`):
+///   the message contains `deadlock` and the task table, instead of a program that hangs.
 ///
 /// Debug mode and tracing are taken from the environment (see [`Builder::new`]).
 #[track_caller]
@@ -373,7 +377,9 @@ impl Runtime {
     /// Panics if nothing can ever wake the loop, which is about to sleep until an event: no
     /// timer is set, no task waits on a socket, no wake from another thread is pending, and no
     /// pending task's waker (the `block_on` future's included) is held outside the runtime.
-    /// A `spawn_blocking` job in flight, a user's thread or a channel all hold a clone.
+    /// A `spawn_blocking` job in flight, a user's thread, a channel or another task's future
+    /// all hold a clone, so a deadlock among tasks that wake each other is not caught: this
+    /// check never raises a false alarm, at the price of missing some.
     fn panic_if_deadlocked(&self) {
         if !self.timers.is_empty() || self.reactor.has_waiters() {
             return;
@@ -432,11 +438,6 @@ impl Runtime {
         self.observer.spawned(key, name, spawned_at);
         self.run_queue.push_spawned(key);
         key
-    }
-
-    /// The task table, which `JoinHandle`s share.
-    pub(crate) fn tasks(&self) -> &Rc<TaskTable> {
-        &self.tasks
     }
 
     /// A snapshot of the task table; see [`crate::task::dump`].

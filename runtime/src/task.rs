@@ -22,7 +22,7 @@ use pin_project_lite::pin_project;
 use crate::blocking;
 use crate::ids::TaskKey;
 use crate::runtime;
-use crate::task_table::{BoxedCell, Cell, TaskExit, TaskTable};
+use crate::task_table::{BoxedCell, ErasedCell, TaskExit, TaskTable};
 
 pub use crate::ids::{Id, Source};
 pub use crate::join_error::JoinError;
@@ -115,7 +115,7 @@ impl Builder {
         runtime::with_current("stroll::spawn", |runtime| {
             let key = runtime.spawn(self.name, spawned_at, cell);
             JoinHandle {
-                table: runtime.tasks().clone(),
+                table: runtime.tasks.clone(),
                 key,
                 done: false,
                 output: PhantomData,
@@ -166,7 +166,7 @@ pin_project! {
 }
 
 // ANCHOR: task_cell
-impl<F> Cell for TaskCell<F>
+impl<F> ErasedCell for TaskCell<F>
 where
     F: Future + 'static,
     F::Output: 'static,

@@ -3,7 +3,7 @@
 //!
 //! A task is one allocation, its *cell* (`task::TaskCell<F>`): the future while it runs, its
 //! output once it has completed. The table stores the cell type-erased, as a
-//! `Pin<Box<dyn Cell>>`, in a slab: a task's slot there is the `slot` of its [`TaskKey`]. Beside
+//! `Pin<Box<dyn ErasedCell>>`, in a slab: a task's slot there is the `slot` of its [`TaskKey`]. Beside
 //! the cell, each entry keeps the task's waker and the waker of whoever awaits its handle.
 //!
 //! An entry goes through two stages. `Live` while the task runs; then, when it ends, either it
@@ -12,10 +12,11 @@
 //! [`TaskTable::detach`], [`TaskTable::abort`]), so a task and its handle share no other memory.
 
 use std::any::Any;
-use std::cell::{Cell as StdCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -29,7 +30,8 @@ use crate::waker::{Remote, TaskWaker};
 /// How many wakers of finished tasks the table keeps for reuse.
 const SPARE_WAKERS: usize = 1024;
 
-/// How a task's future ended.
+/// How a poll ended a task's future. (The observer's `Exit` tells the instruments how a task
+/// left the table, polls or not.)
 pub(crate) enum TaskExit {
     /// The output is in the cell.
     Completed,
@@ -39,7 +41,7 @@ pub(crate) enum TaskExit {
 
 /// What the table can do with a task's cell without knowing its future's type. Implemented by
 /// `task::TaskCell<F>`.
-pub(crate) trait Cell {
+pub(crate) trait ErasedCell {
     /// Polls the future in place (the cell is pinned in its box, so the future never moves).
     fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskExit>;
 
@@ -48,7 +50,7 @@ pub(crate) trait Cell {
 }
 
 /// A task's cell as the table stores it.
-pub(crate) type BoxedCell = Pin<Box<dyn Cell>>;
+pub(crate) type BoxedCell = Pin<Box<dyn ErasedCell>>;
 
 /// One slot of the table.
 enum Entry {
@@ -83,7 +85,7 @@ pub(crate) struct TaskTable {
     /// Every task that is live, or finished with a result not yet read.
     slab: RefCell<Slab<Entry>>,
     /// The id the next spawned task gets. Ids are never reused within a runtime.
-    next_id: StdCell<u64>,
+    next_id: Cell<u64>,
     /// Wakers of finished tasks that nobody else held, ready for new tasks.
     /// Invariant: every one has a strong count of 1. At most `SPARE_WAKERS`.
     spare_wakers: RefCell<Vec<Arc<TaskWaker>>>,
@@ -98,7 +100,7 @@ impl TaskTable {
         TaskTable {
             runtime,
             slab: RefCell::new(Slab::new()),
-            next_id: StdCell::new(1),
+            next_id: Cell::new(1),
             spare_wakers: RefCell::new(Vec::new()),
             remote,
             observer,
@@ -241,11 +243,12 @@ impl TaskTable {
         }
     }
 
-    /// Drops a cell, outside any borrow. A panic in its destructor is caught and reported, so
-    /// that it cannot escape into whatever code happened to drop the task (another task
-    /// calling `abort`, or the shutdown of the runtime).
-    fn dispose(&self, key: TaskKey, cell: BoxedCell) {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(cell))) {
+    /// Drops what is left of task `key` (its cell, or an unread result), outside any borrow. A
+    /// panic in a destructor is caught and reported, so that it cannot escape into whatever
+    /// code happened to drop the task (another task calling `abort`, a handle being dropped,
+    /// the shutdown of the runtime).
+    fn dispose<T>(&self, key: TaskKey, value: T) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
             eprintln!(
                 "stroll: {} panicked while being dropped: {}",
                 self.observer.describe(key),
@@ -331,7 +334,7 @@ impl TaskTable {
                     );
                 }
             }
-            drop(entry); // The output's destructor runs outside the borrow.
+            self.dispose(key, entry); // The output's destructor runs outside the borrow.
         }
     }
 
@@ -381,31 +384,46 @@ impl TaskTable {
                 .filter(|w| w.will_wake(&as_waker))
                 .count()
         };
-        let unreachable = |waker: &Arc<TaskWaker>| {
+        let held_only_here = |waker: &Arc<TaskWaker>| {
             !waker.is_scheduled() && Arc::strong_count(waker) == held_here(waker)
         };
         // A task never polled has no waker yet: it is queued, so something will happen.
-        unreachable(main)
+        let stuck = held_only_here(main)
             && live
                 .iter()
-                .all(|task| task.waker.as_ref().is_some_and(unreachable))
+                .all(|task| task.waker.as_ref().is_some_and(held_only_here));
+        // `strong_count` reads relaxed: a thread that dropped its clone after waking must have
+        // its wake (in the remote inbox) seen by the caller's next read, which this orders.
+        fence(Ordering::Acquire);
+        stuck
     }
 
     /// Drops every live task, in id order, and every result not yet read. Destructors of
     /// dropped tasks may spawn or wake; what they spawn is dropped too.
     pub(crate) fn shut_down(&self) {
         loop {
-            let mut keys: Vec<TaskKey> = self.states().into_iter().map(|(key, _)| key).collect();
-            if keys.is_empty() {
+            let mut live: Vec<TaskKey> = self.states().into_iter().map(|(key, _)| key).collect();
+            if live.is_empty() {
                 break;
             }
-            keys.sort_by_key(|key| key.id);
-            for key in keys {
+            live.sort_by_key(|key| key.id);
+            for key in live {
                 self.cancel(key, Exit::DroppedAtShutdown);
             }
+            // A task whose cell never came back (a panic unwound through the loop while it
+            // was being polled) cannot be cancelled; forget what is left of it.
+            let mut slab = self.slab.borrow_mut();
+            slab.retain(|_, entry| !matches!(entry, Entry::Live(task) if task.cell.is_none()));
         }
-        // Results nobody read; dropping them may not touch the table (it is being emptied).
-        let results: Vec<Entry> = self.slab.borrow_mut().drain().collect();
-        drop(results);
+        // The results nobody read, each dropped outside the borrow.
+        let slots: Vec<usize> = self.slab.borrow().iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            let entry = self.slab.borrow_mut().remove(slot);
+            let id = match &entry {
+                Entry::Live(task) => task.id,
+                Entry::Finished(id, _) => *id,
+            };
+            self.dispose(TaskKey { slot, id }, entry);
+        }
     }
 }

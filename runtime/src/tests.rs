@@ -15,7 +15,7 @@ fn tasks_are_removed_from_the_table_when_they_finish() {
         let handle = crate::spawn(async { 1 });
         assert_eq!(handle.await.unwrap(), 1);
         let runtime = crate::runtime::try_current().unwrap();
-        assert_eq!(runtime.tasks().states().len(), 0);
+        assert_eq!(runtime.tasks.states().len(), 0);
     });
 }
 

@@ -214,7 +214,9 @@ pub(crate) struct TaskWaker {
 }
 
 impl TaskWaker {
-    /// The waker of task `key`, which is queued already (a new task's first poll).
+    /// The waker of task `key`, which is queued already: a task gets its waker at its first
+    /// poll, just before the loop clears the flag, and the `block_on` future's first poll is
+    /// queued from the start.
     pub(crate) fn new(runtime: RuntimeId, key: TaskKey, remote: Arc<Remote>) -> Arc<TaskWaker> {
         Arc::new(TaskWaker {
             runtime,
@@ -246,7 +248,9 @@ impl TaskWaker {
     }
 
     /// Can nothing but the runtime wake this task? True when nobody else holds a clone of the
-    /// waker and the task is not queued: the task will never be polled again.
+    /// waker and the task is not queued: the task will never be polled again. (The deadlock
+    /// check, `TaskTable::nothing_can_wake`, also counts clones held as join waiters in the
+    /// table as the runtime's own.)
     pub(crate) fn is_unreachable(waker: &Arc<TaskWaker>) -> bool {
         Arc::strong_count(waker) == 1 && !waker.is_scheduled()
     }

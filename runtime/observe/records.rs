@@ -1,4 +1,5 @@
-//! The task table: what `stroll::task::dump()` shows of every live task.
+//! The task table's records: what `stroll::task::dump()` shows of every live task, beyond the
+//! core's own table (`runtime/src/task_table.rs`, which stores the tasks themselves).
 //!
 //! A backtrace of a waiting async program shows only `epoll_wait`. The task table answers
 //! "where are my tasks?": every live task with its id, name, spawn location, state, what it
@@ -50,7 +51,8 @@ pub struct TaskInfo {
 /// Where a task is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskState {
-    /// Being polled right now (the task that called `dump`, or its caller).
+    /// Being polled right now: the task that called `dump` (or, if the `block_on` future
+    /// called it, that future).
     Running,
     /// Woken, in the run queue, to be polled on the next run phase.
     Ready,
@@ -190,7 +192,12 @@ impl TaskRecord {
 
     /// "task 7 'name' (spawned at src/main.rs:10:5)".
     pub(crate) fn describe(&self) -> String {
-        crate::ids::describe_task(self.id, self.name.as_deref(), self.spawned_at)
+        format!(
+            "task {} '{}' (spawned at {})",
+            self.id,
+            self.name.as_deref().unwrap_or("<unnamed>"),
+            self.spawned_at
+        )
     }
 
     /// The task's name, or "task N".
