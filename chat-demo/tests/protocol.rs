@@ -22,7 +22,7 @@ use std::sync::{mpsc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{for_each_mode, join, recv, Client, Server, IO_TIMEOUT, MODES};
+use common::{for_each_mode, join, recv, Client, Server, SetOnDrop, IO_TIMEOUT, MODES};
 
 #[test]
 fn messages_reach_every_other_logged_in_client_without_echo() {
@@ -575,15 +575,6 @@ fn a_flooding_client_does_not_starve_the_others() {
             eprintln!("[{mode}] {flood_lines} flood lines in all");
         });
     });
-}
-
-/// Sets the flag when dropped, so helper threads stop even if the test panics.
-struct SetOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for SetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
 }
 
 #[test]
