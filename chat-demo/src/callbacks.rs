@@ -28,7 +28,7 @@ use slab::Slab;
 
 use crate::protocol::{say, Frame, LineReader};
 use crate::room::{ClientId, Flow, Limits, Line, OutQueue, Outbox, Overflow, Room};
-use crate::server::{self, BackoffReport, ACCEPT_BACKOFF, SHUTDOWN_FLUSH_LIMIT};
+use crate::server::{self, BackoffReport, SHUTDOWN_FLUSH_LIMIT};
 
 /// The listening socket's token; connections use their index in `conns`.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -210,12 +210,12 @@ impl Server {
                     self.add_connection(stream);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if server::is_out_of_descriptors(&err) => {
-                    self.report.out_of_descriptors(&err);
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
-                    return;
+                Err(err) => {
+                    if let Some(wait) = self.report.failed(&err) {
+                        self.accept_paused_until = Some(Instant::now() + wait);
+                        return;
+                    }
                 }
-                Err(_) => {} // The connection died before we accepted it.
             }
         }
     }

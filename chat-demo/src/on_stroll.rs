@@ -14,7 +14,7 @@ use stroll::time::{sleep, timeout};
 
 use crate::protocol::say;
 use crate::room::{Limits, Line, OutQueue, Outbox, Overflow, Room};
-use crate::server::{self, BackoffReport, ACCEPT_BACKOFF, SHUTDOWN_FLUSH_LIMIT};
+use crate::server::{self, BackoffReport, SHUTDOWN_FLUSH_LIMIT};
 
 /// What every connection task of one server shares.
 pub struct Shared {
@@ -187,7 +187,7 @@ where
     })
 }
 
-/// Accepts connections forever, one task each; backs off when descriptors run out.
+/// Accepts connections forever, one task each; backs off after a persistent error.
 async fn accept_loop<H, F>(listener: TcpListener, shared: Rc<Shared>, handler: H)
 where
     H: Fn(TcpStream, Rc<Shared>) -> F,
@@ -205,12 +205,11 @@ where
                 let task = handler(stream, shared.clone());
                 drop(stroll::task::Builder::new().name(&name).spawn(task));
             }
-            Err(err) if server::is_out_of_descriptors(&err) => {
-                report.out_of_descriptors(&err);
-                sleep(ACCEPT_BACKOFF).await;
+            Err(err) => {
+                if let Some(wait) = report.failed(&err) {
+                    sleep(wait).await;
+                }
             }
-            // A connection that failed before we accepted it (ECONNABORTED...): skip it.
-            Err(_) => {}
         }
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::protocol::{say, Frame, LineReader};
 use crate::room::{ClientId, Flow, Limits, Line, OutQueue, Outbox, Overflow, Room};
-use crate::server::{self, BackoffReport, ACCEPT_BACKOFF, SHUTDOWN_FLUSH_LIMIT};
+use crate::server::{self, BackoffReport, SHUTDOWN_FLUSH_LIMIT};
 
 /// How many bytes one read may take from the socket.
 const READ_BUFFER: usize = 4096;
@@ -91,12 +91,12 @@ pub fn serve(listener: TcpListener, limits: Limits, stack_size: Option<usize>) -
     loop {
         let stream = match listener.accept() {
             Ok((stream, _peer)) => stream,
-            Err(err) if server::is_out_of_descriptors(&err) => {
-                report.out_of_descriptors(&err);
-                thread::sleep(ACCEPT_BACKOFF);
+            Err(err) => {
+                if let Some(wait) = report.failed(&err) {
+                    thread::sleep(wait);
+                }
                 continue;
             }
-            Err(_) => continue, // The connection died before we accepted it.
         };
         report.accepted();
         // Chat lines are small and the writer already batches them: send at once rather than
