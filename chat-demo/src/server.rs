@@ -1,5 +1,5 @@
-//! What every server mode needs besides the room: a listening socket, the shutdown signal, and
-//! the rule for errors from `accept`.
+//! What every server mode needs besides the room: a listening socket, the shutdown signal, the
+//! rule for errors from `accept`, and how long a closing connection may take.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,9 +11,23 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// hyper both wait about a second).
 pub const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// How long a stopping server waits for its clients' queues to drain before it exits anyway
-/// (a client that never reads must not keep the server alive).
+/// How long a stopping server waits for its connections to be told and closed before it exits
+/// anyway (a client that never reads must not keep the server alive).
 pub const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(3);
+
+/// How long a closing connection goes on reading (and dropping) what the client sends, after
+/// its last line and its end of file went out, waiting for the client's own end of file.
+///
+/// Closing a socket that still has unread bytes from the client makes the kernel send a reset
+/// instead of an end of file, and a reset throws away what the server sent last if the client
+/// had not read it yet. So every mode closes the same way (nginx's `lingering_close`): write
+/// the last line, shut down the write side, read and discard until end of file or this
+/// deadline, then close.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// How long a client cut off for reading too slowly has to read what is already on its way
+/// and the line that says why, before its connection is closed anyway.
+pub const CUT_OFF_GRACE: Duration = Duration::from_secs(2);
 
 /// Pending connections the kernel may hold for us. The standard library uses 128, which makes
 /// clients that connect in a burst wait a second for a retried SYN.
