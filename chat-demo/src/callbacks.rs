@@ -418,13 +418,13 @@ impl Server {
                 return;
             };
             match conn.stream.read(&mut self.read_buf[..]) {
-                Ok(0) => {}
+                Ok(0) => {} // The client's end of file: it has read all it wanted.
                 Ok(_) => continue,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {} // A reset.
             }
-            self.conns.remove(token);
+            self.conns.remove(token); // Dropped: closed.
             return;
         }
         // Still more: come back after the others had their turn, as for reading.
