@@ -5,14 +5,20 @@
 //! and uses little memory, but look at what happened to the connection's state: in the thread
 //! version it was the local variables of one function and the point that function had reached.
 //! Here no function lives longer than one event, so that state is torn out into a struct,
-//! [`Conn`], and "where we are" becomes flags in it (`reading`, `write_done`, a login deadline in
+//! [`Conn`], and "where we are" becomes flags in it (`reading`, `lingering`, a login deadline in
 //! a separate table). The logic of one conversation is spread over several handlers that must
 //! agree on those flags. That tearing-apart is called *stack ripping*.
 //!
 //! Two things the runtime did for us elsewhere are done by hand here:
 //! - **Fairness**: a handler reads at most [`READS_PER_EVENT`] times, then parks the socket in
 //!   a "read again" list, so one flooding client cannot keep the loop to itself.
-//! - **Timers**: login deadlines and the accept back-off decide the poll timeout.
+//! - **Timers**: login deadlines, closing deadlines and the accept back-off decide the poll
+//!   timeout.
+//!
+//! And a connection ends in more steps than it has handlers: the room closes its queue, the
+//! writer flushes the last line and shuts down the write side, then the connection *lingers*,
+//! reading and dropping what the client still sends until its end of file or a deadline
+//! ([`LINGER`]), and only then is it closed (see `server.rs` for why).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -26,9 +32,9 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::protocol::{say, Frame, LineReader};
+use crate::protocol::{Frame, LineReader};
 use crate::room::{ClientId, Flow, Limits, Line, OutQueue, Outbox, Overflow, Room};
-use crate::server::{self, BackoffReport, ACCEPT_BACKOFF, SHUTDOWN_FLUSH_LIMIT};
+use crate::server::{self, BackoffReport, LINGER, SHUTDOWN_FLUSH_LIMIT};
 
 /// The listening socket's token; connections use their index in `conns`.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -59,8 +65,8 @@ impl Outbox for ListOutbox {
         self.needs_writing.borrow_mut().push(self.token);
     }
 
-    fn cut_off(&self) {
-        self.queue.borrow_mut().cut_off();
+    fn cut_off(&self, farewell: &Line) {
+        self.queue.borrow_mut().cut_off(farewell);
         self.needs_writing.borrow_mut().push(self.token);
     }
 }
@@ -70,24 +76,40 @@ impl Outbox for ListOutbox {
 /// stack of `handle_client`.
 pub struct Conn {
     stream: TcpStream,
-    id: ClientId,
+    /// Tells this connection apart from a later one with the same token, in the timer tables.
+    serial: u64,
+    /// Its id in the room; `None` if the room refused it (full, or shutting down).
+    id: Option<ClientId>,
     lines: LineReader,
     queue: Rc<RefCell<OutQueue>>,
     /// Lines taken from the queue, being written.
     write_buf: Vec<u8>,
     /// Bytes of `write_buf` written. Invariant: `written <= write_buf.len()`.
     written: usize,
-    /// Still reading: false after end of file, `/quit` or the login timeout.
+    /// Handing lines to the room: false once the client or the room ended the connection.
     reading: bool,
-    /// Done writing: everything was flushed after `close`, or the client is gone.
-    write_done: bool,
+    /// Everything was written and the write side shut down: reading only to drop what comes,
+    /// until end of file or `close_at`.
+    lingering: bool,
+    /// When to close the connection whatever happens: set once it was cut off, or once it
+    /// started lingering.
+    close_at: Option<Instant>,
 }
 // ANCHOR_END: conn
+
+/// The two timer tables of [`Server`].
+#[derive(Clone, Copy)]
+enum Deadlines {
+    Login,
+    Close,
+}
 
 /// The whole server: one poll loop and the state of every connection.
 struct Server {
     poll: Poll,
-    listener: TcpListener,
+    /// `None` once the server is stopping: the listener is closed, so the kernel refuses
+    /// connections.
+    listener: Option<TcpListener>,
     conns: Slab<Conn>,
     room: Room<ListOutbox>,
     limits: Limits,
@@ -95,8 +117,12 @@ struct Server {
     needs_writing: Rc<RefCell<Vec<usize>>>,
     /// Connections that used up their reads for one event and still have data.
     read_again: Vec<usize>,
-    /// Login deadlines: (deadline, token, client id). The id tells a reused token apart.
-    login_deadlines: BTreeSet<(Instant, usize, ClientId)>,
+    /// Login deadlines: (deadline, token, serial). The serial tells a reused token apart.
+    login_deadlines: BTreeSet<(Instant, usize, u64)>,
+    /// Closing deadlines (`Conn::close_at`): (deadline, token, serial).
+    close_deadlines: BTreeSet<(Instant, usize, u64)>,
+    /// The serial of the next connection.
+    next_serial: u64,
     /// One read buffer for every connection: a handler never keeps it across events.
     read_buf: Box<[u8; READ_BUFFER]>,
     /// Accepting is paused until then (out of file descriptors).
@@ -127,13 +153,15 @@ pub fn serve(listener: std::net::TcpListener, limits: Limits) -> io::Result<()> 
     server::announce("callbacks", listener.local_addr()?);
     let mut server = Server {
         poll,
-        listener,
+        listener: Some(listener),
         conns: Slab::new(),
         room: Room::new(limits.clone()),
         limits,
         needs_writing: Rc::default(),
         read_again: Vec::new(),
         login_deadlines: BTreeSet::new(),
+        close_deadlines: BTreeSet::new(),
+        next_serial: 0,
         read_buf: Box::new([0; READ_BUFFER]),
         accept_paused_until: None,
         report: BackoffReport::default(),
@@ -188,6 +216,7 @@ impl Server {
         }
         let deadlines = [
             self.login_deadlines.first().map(|d| d.0),
+            self.close_deadlines.first().map(|d| d.0),
             self.accept_paused_until,
             self.stopping_at,
         ];
@@ -197,11 +226,14 @@ impl Server {
 
     /// The listener is readable: accept every waiting connection.
     fn on_acceptable(&mut self) {
-        if self.accept_paused_until.is_some() || self.stopping_at.is_some() {
+        if self.accept_paused_until.is_some() {
             return;
         }
         loop {
-            match self.listener.accept() {
+            let Some(listener) = &self.listener else {
+                return; // Stopping.
+            };
+            match listener.accept() {
                 Ok((stream, _peer)) => {
                     self.report.accepted();
                     // Chat lines are small and the writer already batches them: send at once
@@ -210,12 +242,12 @@ impl Server {
                     self.add_connection(stream);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if server::is_out_of_descriptors(&err) => {
-                    self.report.out_of_descriptors(&err);
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
-                    return;
+                Err(err) => {
+                    if let Some(wait) = self.report.failed(&err) {
+                        self.accept_paused_until = Some(Instant::now() + wait);
+                        return;
+                    }
                 }
-                Err(_) => {} // The connection died before we accepted it.
             }
         }
     }
@@ -223,17 +255,6 @@ impl Server {
     fn add_connection(&mut self, mut stream: TcpStream) {
         let entry = self.conns.vacant_entry();
         let token = entry.key();
-        let queue = Rc::new(RefCell::new(OutQueue::new(self.limits.max_queue)));
-        let outbox = ListOutbox {
-            queue: queue.clone(),
-            token,
-            needs_writing: self.needs_writing.clone(),
-        };
-        let Some(id) = self.room.connect(outbox) else {
-            // Best effort: a fresh socket has room for one short line.
-            let _ = stream.write(say::server_full().as_bytes());
-            return;
-        };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if self
             .poll
@@ -241,20 +262,37 @@ impl Server {
             .register(&mut stream, Token(token), interest)
             .is_err()
         {
-            self.room.disconnect(id);
-            return;
+            return; // Dropped: closed before anything was said.
         }
-        self.login_deadlines
-            .insert((Instant::now() + self.limits.login_timeout, token, id));
+        let queue = Rc::new(RefCell::new(OutQueue::new(self.limits.max_queue)));
+        let outbox = ListOutbox {
+            queue: queue.clone(),
+            token,
+            needs_writing: self.needs_writing.clone(),
+        };
+        // Refused (full, stopping): the room queued why, and the writer closes it like any
+        // other connection.
+        let id = self.room.connect(outbox);
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        if id.is_some() {
+            self.login_deadlines.insert((
+                Instant::now() + self.limits.login_timeout,
+                token,
+                serial,
+            ));
+        }
         entry.insert(Conn {
             stream,
+            serial,
             id,
             lines: LineReader::new(self.limits.max_line),
             queue,
             write_buf: Vec::new(),
             written: 0,
-            reading: true,
-            write_done: false,
+            reading: id.is_some(),
+            lingering: false,
+            close_at: None,
         });
     }
 
@@ -265,9 +303,13 @@ impl Server {
             let Some(conn) = self.conns.get_mut(token) else {
                 return;
             };
-            if !conn.reading {
-                return;
+            if conn.lingering {
+                return self.discard_input(token);
             }
+            // Not lingering yet: what comes waits until the last line is written.
+            let (true, Some(id)) = (conn.reading, conn.id) else {
+                return;
+            };
             let n = match conn.stream.read(&mut self.read_buf[..]) {
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -275,15 +317,13 @@ impl Server {
                 Err(_) => 0, // A reset: treat it like end of file.
             };
             if n == 0 {
+                // The room closes the queue; the writer does the rest.
                 conn.reading = false;
-                let id = conn.id;
                 self.room.disconnect(id);
-                self.close_if_done(token);
                 return;
             }
             let mut frames = Vec::new();
             conn.lines.feed(&self.read_buf[..n], &mut frames);
-            let id = conn.id;
             for frame in frames {
                 let flow = match frame {
                     Frame::Line(line) => self.room.handle_line(id, &line),
@@ -309,23 +349,23 @@ impl Server {
         if let Some(conn) = self.conns.get_mut(token) {
             conn.reading = false;
         }
-        self.close_if_done(token);
     }
 
     /// A connection is writable (or its queue changed): write until the queue is empty or the
-    /// socket is full.
+    /// socket is full; once the room closed the queue and all is written, start lingering.
     fn on_writable(&mut self, token: usize) {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        if conn.write_done {
+        if conn.lingering {
             return;
         }
-        if conn.queue.borrow().is_cut_off() {
-            let _ = conn.stream.shutdown(Shutdown::Both);
-            self.conns.remove(token);
-            return;
+        // Cut off for reading too slowly: it has a grace to read its last line, no more.
+        let give_up_at = conn.queue.borrow().give_up_at();
+        if let Some(give_up_at) = give_up_at {
+            self.close_by(token, give_up_at);
         }
+        let conn = &mut self.conns[token];
         loop {
             if conn.written == conn.write_buf.len() {
                 let mut queue = conn.queue.borrow_mut();
@@ -336,9 +376,7 @@ impl Server {
                 if conn.write_buf.is_empty() {
                     if queue.is_closing() {
                         drop(queue);
-                        conn.write_done = true;
-                        let _ = conn.stream.shutdown(Shutdown::Write);
-                        self.close_if_done(token);
+                        self.start_lingering(token);
                     }
                     return;
                 }
@@ -348,14 +386,58 @@ impl Server {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 _ => {
-                    // The client is gone.
-                    conn.write_done = true;
-                    let id = conn.id;
-                    self.room.disconnect(id);
-                    self.close_if_done(token);
+                    // The client is gone: nothing to linger for.
+                    if let Some(id) = conn.id {
+                        self.room.disconnect(id);
+                    }
+                    self.conns.remove(token);
                     return;
                 }
             }
+        }
+    }
+
+    // ANCHOR: lingering
+    /// Everything was written: send end of file, then read and drop until the client's own
+    /// end of file (or the deadline) before closing, so that unread bytes from the client
+    /// cannot turn the close into a reset that loses the last line.
+    fn start_lingering(&mut self, token: usize) {
+        let conn = &mut self.conns[token];
+        let _ = conn.stream.shutdown(Shutdown::Write);
+        conn.reading = false;
+        conn.lingering = true;
+        self.close_by(token, Instant::now() + LINGER);
+        // Edge-triggered: what arrived while the writer was busy raised no new event.
+        self.discard_input(token);
+    }
+
+    /// Reads and drops what a lingering connection receives; closes it at end of file.
+    fn discard_input(&mut self, token: usize) {
+        for _ in 0..READS_PER_EVENT {
+            let Some(conn) = self.conns.get_mut(token) else {
+                return;
+            };
+            match conn.stream.read(&mut self.read_buf[..]) {
+                Ok(0) => {} // The client's end of file: it has read all it wanted.
+                Ok(_) => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {} // A reset.
+            }
+            self.conns.remove(token); // Dropped: closed.
+            return;
+        }
+        // Still more: come back after the others had their turn, as for reading.
+        self.read_again.push(token);
+    }
+    // ANCHOR_END: lingering
+
+    /// Closes the connection at `deadline` at the latest (the first deadline set stands).
+    fn close_by(&mut self, token: usize, deadline: Instant) {
+        let conn = &mut self.conns[token];
+        if conn.close_at.is_none() {
+            conn.close_at = Some(deadline);
+            self.close_deadlines.insert((deadline, token, conn.serial));
         }
     }
 
@@ -372,28 +454,20 @@ impl Server {
         }
     }
 
-    /// Drops a connection once both its reading and its writing are over.
-    fn close_if_done(&mut self, token: usize) {
-        if let Some(conn) = self.conns.get(token) {
-            if !conn.reading && conn.write_done {
-                self.conns.remove(token);
-            }
-        }
-    }
-
-    /// Login deadlines that passed, and the end of an accept back-off.
+    /// Login and closing deadlines that passed, and the end of an accept back-off.
     fn on_timers(&mut self) {
         let now = Instant::now();
-        while let Some(&(deadline, token, id)) = self.login_deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.login_deadlines.pop_first();
-            let current = self.conns.get(token).is_some_and(|conn| conn.id == id);
-            if current && !self.room.is_logged_in(id) {
+        while let Some(token) = self.next_due(Deadlines::Login, now) {
+            let Some(id) = self.conns[token].id else {
+                continue;
+            };
+            if self.room.contains(id) && !self.room.is_logged_in(id) {
                 self.room.login_timeout(id);
                 self.stop_reading(token);
             }
+        }
+        while let Some(token) = self.next_due(Deadlines::Close, now) {
+            self.conns.remove(token);
         }
         if self.accept_paused_until.is_some_and(|until| until <= now) {
             self.accept_paused_until = None;
@@ -402,21 +476,48 @@ impl Server {
         }
     }
 
-    /// SIGINT/SIGTERM: say goodbye to everyone, then stop once the queues are flushed.
+    /// Takes the first deadline of `table` that is due and returns its connection's token.
+    /// Deadlines of connections closed meanwhile are skipped.
+    fn next_due(&mut self, table: Deadlines, now: Instant) -> Option<usize> {
+        let table = match table {
+            Deadlines::Login => &mut self.login_deadlines,
+            Deadlines::Close => &mut self.close_deadlines,
+        };
+        while let Some(&(deadline, token, serial)) = table.first() {
+            if deadline > now {
+                return None;
+            }
+            table.pop_first();
+            if self
+                .conns
+                .get(token)
+                .is_some_and(|conn| conn.serial == serial)
+            {
+                return Some(token);
+            } // Otherwise closed meanwhile (and maybe the token reused).
+        }
+        None
+    }
+
+    /// SIGINT/SIGTERM: close the door, say goodbye to everyone, then stop once every
+    /// connection is closed.
     fn on_signal(&mut self) {
+        // Closing the listener makes the kernel refuse new connections: nobody is greeted.
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
         self.room.shutdown();
         self.stopping_at = Some(Instant::now() + SHUTDOWN_FLUSH_LIMIT);
-        let _ = self.poll.registry().deregister(&mut self.listener);
     }
 
     fn finished_stopping(&self) -> bool {
         let Some(deadline) = self.stopping_at else {
             return false;
         };
-        let flushed = self.conns.iter().all(|(_, conn)| conn.write_done);
-        if !flushed && Instant::now() >= deadline {
+        let all_closed = self.conns.is_empty();
+        if !all_closed && Instant::now() >= deadline {
             eprintln!("chat-demo: some clients did not read their last lines; closing anyway");
         }
-        flushed || Instant::now() >= deadline
+        all_closed || Instant::now() >= deadline
     }
 }

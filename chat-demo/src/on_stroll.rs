@@ -1,27 +1,30 @@
-//! What the two servers on stroll share: the outbox a writer task waits on, the accept loop and
-//! the orderly shutdown. They differ only in the connection handler: an `async fn`
-//! (`async_fn.rs`) or a hand-written `Future` (`state_machine.rs`).
+//! What the two servers on stroll share: the outbox a writer task waits on, the accept loop,
+//! the lingering close and the orderly shutdown. They differ only in the connection handler: an
+//! `async fn` (`async_fn.rs`) or a hand-written `Future` (`state_machine.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use stroll::net::{TcpListener, TcpStream};
-use stroll::time::{sleep, timeout};
+use stroll::time::{sleep, timeout, Sleep};
 
-use crate::protocol::say;
 use crate::room::{Limits, Line, OutQueue, Outbox, Overflow, Room};
-use crate::server::{self, BackoffReport, ACCEPT_BACKOFF, SHUTDOWN_FLUSH_LIMIT};
+use crate::server::{self, BackoffReport, LINGER, SHUTDOWN_FLUSH_LIMIT};
 
 /// What every connection task of one server shares.
 pub struct Shared {
     pub room: RefCell<Room<Rc<TaskOutbox>>>,
     pub limits: Limits,
-    /// Writer tasks still running. Shutdown waits for this to reach zero.
-    writers_live: Cell<usize>,
+    /// Connections still open. Shutdown waits for this to reach zero.
+    live: Cell<usize>,
+    /// The waker of the shutdown, waiting for the last connection to close.
+    none_left: Cell<Option<Waker>>,
 }
 
 impl Shared {
@@ -29,8 +32,18 @@ impl Shared {
         Rc::new(Shared {
             room: RefCell::new(Room::new(limits.clone()).with_task_table(task_table)),
             limits,
-            writers_live: Cell::new(0),
+            live: Cell::new(0),
+            none_left: Cell::new(None),
         })
+    }
+
+    /// Ready once no connection is left open.
+    fn poll_none_left(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.live.get() == 0 {
+            return Poll::Ready(());
+        }
+        self.none_left.set(Some(cx.waker().clone()));
+        Poll::Pending
     }
 }
 
@@ -39,39 +52,46 @@ fn task_table() -> String {
     stroll::task::dump().to_string()
 }
 
-/// Counts a writer task as live while it exists.
-pub struct WriterGuard(Rc<Shared>);
+/// Counts a connection as open while it exists; the last one to go wakes the shutdown. The
+/// accept loop makes one per connection and hands it to the connection's handler.
+pub struct LiveGuard(Rc<Shared>);
 
-impl WriterGuard {
-    pub fn new(shared: &Rc<Shared>) -> WriterGuard {
-        shared.writers_live.set(shared.writers_live.get() + 1);
-        WriterGuard(shared.clone())
+impl LiveGuard {
+    pub fn new(shared: &Rc<Shared>) -> LiveGuard {
+        shared.live.set(shared.live.get() + 1);
+        LiveGuard(shared.clone())
     }
 }
 
-impl Drop for WriterGuard {
+impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.0.writers_live.set(self.0.writers_live.get() - 1);
+        let live = self.0.live.get() - 1;
+        self.0.live.set(live);
+        if live == 0 {
+            if let Some(waker) = self.0.none_left.take() {
+                waker.wake();
+            }
+        }
     }
 }
 
-/// A client's outgoing queue on stroll: the queue, plus the waker of the writer task that
-/// sleeps until the queue has something.
+/// A client's outgoing queue on stroll: the queue, plus the wakers of the writer task that
+/// sleeps until the queue has something, and of the reader, which must stop when the room
+/// ends the connection.
 pub struct TaskOutbox {
     queue: RefCell<OutQueue>,
     /// The writer task's waker while it waits for lines.
     writer: Cell<Option<Waker>>,
-    /// The connection, so that cutting a client off can close it even while its writer is
-    /// stuck in a write the client will never read.
-    stream: Rc<TcpStream>,
+    /// The reader's waker while it waits for the client.
+    reader: Cell<Option<Waker>>,
 }
 
 impl TaskOutbox {
-    pub fn new(stream: Rc<TcpStream>, max_queue: usize) -> Rc<TaskOutbox> {
+    pub fn new(max_queue: usize) -> Rc<TaskOutbox> {
         Rc::new(TaskOutbox {
             queue: RefCell::new(OutQueue::new(max_queue)),
             writer: Cell::new(None),
-            stream,
+            reader: Cell::new(None),
         })
     }
 
@@ -86,6 +106,32 @@ impl TaskOutbox {
         }
     }
 
+    /// Ready once the room has ended the connection (the client left, was cut off, or the
+    /// server is stopping): the reader stops reading for the room then.
+    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.queue.borrow().is_closing() {
+            Poll::Ready(())
+        } else {
+            self.reader.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+
+    /// Reads from the client into `buf`, unless the room ends the connection first (`None`).
+    pub async fn read_unless_closed(
+        &self,
+        stream: &TcpStream,
+        buf: &mut [u8],
+    ) -> Option<io::Result<usize>> {
+        std::future::poll_fn(|cx| {
+            if self.poll_closed(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            stream.poll_read(cx, buf).map(Some)
+        })
+        .await
+    }
+
     /// Moves the queued lines into `buf` (see [`OutQueue::take_into`]).
     pub fn take_into(&self, buf: &mut Vec<u8>) {
         self.queue.borrow_mut().take_into(buf);
@@ -96,14 +142,18 @@ impl TaskOutbox {
         self.queue.borrow_mut().sent(n);
     }
 
-    /// Should the writer stop: cut off, or closing with nothing left to write?
+    /// Should the writer stop: closing, with everything written?
     pub fn finished(&self) -> bool {
-        let queue = self.queue.borrow();
-        queue.is_cut_off() || (queue.is_closing() && !queue.has_lines())
+        self.queue.borrow().is_finished()
     }
 
-    fn wake_writer(&self) {
-        if let Some(waker) = self.writer.take() {
+    /// For a client cut off for reading too slowly, when to stop waiting for its writer.
+    pub fn give_up_at(&self) -> Option<Instant> {
+        self.queue.borrow().give_up_at()
+    }
+
+    fn wake(&self, slot: &Cell<Option<Waker>>) {
+        if let Some(waker) = slot.take() {
             waker.wake();
         }
     }
@@ -112,23 +162,79 @@ impl TaskOutbox {
 impl Outbox for Rc<TaskOutbox> {
     fn push(&self, line: &Line) -> Result<(), Overflow> {
         self.queue.borrow_mut().push(line)?;
-        self.wake_writer();
+        self.wake(&self.writer);
         Ok(())
     }
 
     fn close(&self) {
         self.queue.borrow_mut().close();
-        self.wake_writer();
+        self.wake(&self.writer);
+        self.wake(&self.reader);
     }
 
-    fn cut_off(&self) {
-        self.queue.borrow_mut().cut_off();
-        // Wakes both of the connection's tasks: the reader sees end of file, a writer stuck
-        // in a write gets an error.
-        let _ = self.stream.shutdown(Shutdown::Both);
-        self.wake_writer();
+    fn cut_off(&self, farewell: &Line) {
+        self.queue.borrow_mut().cut_off(farewell);
+        self.wake(&self.writer);
+        self.wake(&self.reader);
     }
 }
+
+/// Waits for a connection's writer to finish, once the reader is done: a client cut off for
+/// reading too slowly only until its grace is over; then its writer is cancelled, pending
+/// write and all. (Whether it was cut off is settled by then: only clients still in the room
+/// can be.)
+pub async fn finish_writer(mut writer: stroll::JoinHandle<()>, outbox: &TaskOutbox) {
+    let Some(give_up_at) = outbox.give_up_at() else {
+        let _ = writer.await;
+        return;
+    };
+    let grace = give_up_at.saturating_duration_since(Instant::now());
+    if timeout(grace, &mut writer).await.is_err() {
+        writer.abort();
+    }
+}
+
+// ANCHOR: lingering_close
+/// Closes a connection without losing the last line (see [`LINGER`]): shuts down the write
+/// side (the client reads end of file after the last line), then reads and drops what the
+/// client still sends until its end of file or the deadline. Dropping the stream afterwards
+/// closes it.
+///
+/// Written by hand, not as an `async fn`, so that the state machine can keep it in one of its
+/// variants; `async_fn.rs` simply awaits it.
+pub struct LingeringClose {
+    stream: Rc<TcpStream>,
+    deadline: Sleep,
+}
+
+impl LingeringClose {
+    pub fn new(stream: Rc<TcpStream>) -> LingeringClose {
+        let _ = stream.shutdown(Shutdown::Write);
+        LingeringClose {
+            stream,
+            deadline: sleep(LINGER),
+        }
+    }
+}
+
+impl Future for LingeringClose {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        // Not kept across polls: what it holds is dropped anyway.
+        let mut scratch = [0u8; 1024];
+        loop {
+            match this.stream.poll_read(cx, &mut scratch) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(()), // end of file, or reset
+                Poll::Ready(Ok(_)) => {}
+                // Nothing more for now (or the I/O budget is spent): until the deadline.
+                Poll::Pending => return Pin::new(&mut this.deadline).poll(cx),
+            }
+        }
+    }
+}
+// ANCHOR_END: lingering_close
 
 /// Runs a server on stroll: accepts connections, runs `handler` for each one as a task, and
 /// on SIGINT/SIGTERM says goodbye to everyone and returns.
@@ -142,7 +248,7 @@ pub fn serve<H, F>(
     handler: H,
 ) -> io::Result<()>
 where
-    H: Fn(TcpStream, Rc<Shared>) -> F + 'static,
+    H: Fn(TcpStream, Rc<Shared>, LiveGuard) -> F + 'static,
     F: Future<Output = ()> + 'static,
 {
     let signals = server::register_shutdown_signals()?;
@@ -170,27 +276,24 @@ where
         stroll::task::spawn_blocking(move || server::wait_for_shutdown_signal(signals))
             .await
             .map_err(io::Error::from)?;
+        // Close the door first: dropping the listeners makes the kernel refuse connections.
         acceptor.abort();
         if let Some(web_acceptor) = web_acceptor {
             web_acceptor.abort();
         }
         shared.room.borrow_mut().shutdown();
-        let drained = timeout(SHUTDOWN_FLUSH_LIMIT, async {
-            while shared.writers_live.get() > 0 {
-                sleep(std::time::Duration::from_millis(5)).await;
-            }
-        });
-        if drained.await.is_err() {
+        let none_left = std::future::poll_fn(|cx| shared.poll_none_left(cx));
+        if timeout(SHUTDOWN_FLUSH_LIMIT, none_left).await.is_err() {
             eprintln!("chat-demo: some clients did not read their last lines; closing anyway");
         }
         Ok(())
     })
 }
 
-/// Accepts connections forever, one task each; backs off when descriptors run out.
+/// Accepts connections until aborted, one task each; backs off after a persistent error.
 async fn accept_loop<H, F>(listener: TcpListener, shared: Rc<Shared>, handler: H)
 where
-    H: Fn(TcpStream, Rc<Shared>) -> F,
+    H: Fn(TcpStream, Rc<Shared>, LiveGuard) -> F,
     F: Future<Output = ()> + 'static,
 {
     let mut report = BackoffReport::default();
@@ -202,15 +305,17 @@ where
                 // rather than wait for the previous segment's acknowledgement (Nagle).
                 let _ = stream.set_nodelay(true);
                 let name = format!("client {peer}");
-                let task = handler(stream, shared.clone());
+                // Counted from now, not from the task's first poll: a connection accepted
+                // just before a shutdown is waited for, and told.
+                let live = LiveGuard::new(&shared);
+                let task = handler(stream, shared.clone(), live);
                 drop(stroll::task::Builder::new().name(&name).spawn(task));
             }
-            Err(err) if server::is_out_of_descriptors(&err) => {
-                report.out_of_descriptors(&err);
-                sleep(ACCEPT_BACKOFF).await;
+            Err(err) => {
+                if let Some(wait) = report.failed(&err) {
+                    sleep(wait).await;
+                }
             }
-            // A connection that failed before we accepted it (ECONNABORTED...): skip it.
-            Err(_) => {}
         }
     }
 }
@@ -225,14 +330,4 @@ pub fn spawn_writer(
         Err(_) => "writer".to_string(),
     };
     stroll::task::Builder::new().name(&name).spawn(writer)
-}
-
-/// Tells a connection the room is full, best effort, and closes it.
-pub async fn reject_full(stream: &TcpStream) {
-    let _ = timeout(
-        std::time::Duration::from_secs(1),
-        stream.write_all(say::server_full().as_bytes()),
-    )
-    .await;
-    let _ = stream.shutdown(Shutdown::Write);
 }

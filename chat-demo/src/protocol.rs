@@ -258,6 +258,29 @@ pub mod say {
         "! server full\n".to_string()
     }
 
+    /// To a connection that arrives while the server is stopping.
+    pub fn refused_shutting_down() -> String {
+        "! server shutting down\n".to_string()
+    }
+
+    /// The last line to a client cut off because `max_queue` bytes waited for it (IRC's
+    /// "SendQ exceeded").
+    pub fn too_slow(max_queue: usize) -> String {
+        format!(
+            "! disconnected: you read too slowly (more than {} waiting)\n",
+            bytes(max_queue)
+        )
+    }
+
+    /// `1 MiB`, `64 KiB`, `1000 bytes`.
+    fn bytes(n: usize) -> String {
+        match n {
+            n if n >= 1 << 20 && n.is_multiple_of(1 << 20) => format!("{} MiB", n >> 20),
+            n if n >= 1 << 10 && n.is_multiple_of(1 << 10) => format!("{} KiB", n >> 10),
+            n => format!("{n} bytes"),
+        }
+    }
+
     /// Each line of a multi-line report (the task table) as a notice.
     pub fn notice_lines(text: &str) -> String {
         text.lines().map(|line| format!("* {line}\n")).collect()

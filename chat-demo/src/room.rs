@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::protocol::{self, parse_command, say, validate_nick, Command};
 
@@ -55,13 +55,15 @@ pub struct Overflow;
 pub struct OutQueue {
     lines: VecDeque<Line>,
     /// Bytes queued or taken by the writer but not yet written.
-    /// Invariant: `pending <= max`.
+    /// Invariant: `pending <= max`, but for the farewell of a client cut off.
     pending: usize,
     max: usize,
     /// No more lines will be queued: the writer flushes what is left, then closes.
     closing: bool,
-    /// Cut off for reading too slowly: the writer closes at once, dropping what is left.
-    cut_off: bool,
+    /// When the client was cut off for reading too slowly: what was queued was dropped for one
+    /// last line saying why, which it has [`CUT_OFF_GRACE`](crate::server::CUT_OFF_GRACE) to
+    /// read.
+    cut_off_at: Option<Instant>,
 }
 
 impl OutQueue {
@@ -71,7 +73,7 @@ impl OutQueue {
             pending: 0,
             max,
             closing: false,
-            cut_off: false,
+            cut_off_at: None,
         }
     }
 
@@ -111,19 +113,29 @@ impl OutQueue {
         self.closing = true;
     }
 
-    /// Asks the writer to close at once.
-    pub fn cut_off(&mut self) {
-        self.cut_off = true;
+    /// Cuts the client off: drops what is queued for `farewell`, which goes in even though the
+    /// queue is full (so the bound can be passed by that one line). The writer finishes the
+    /// write it is in, sends the farewell, and closes.
+    pub fn cut_off(&mut self, farewell: &Line) {
+        let dropped: usize = self.lines.drain(..).map(|line| line.len()).sum();
+        self.pending = self.pending - dropped + farewell.len();
+        self.lines.push_back(farewell.clone());
         self.closing = true;
-        self.lines.clear();
+        self.cut_off_at = Some(Instant::now());
     }
 
     pub fn is_closing(&self) -> bool {
         self.closing
     }
 
-    pub fn is_cut_off(&self) -> bool {
-        self.cut_off
+    /// Closing, and everything was written: the writer's work is over.
+    pub fn is_finished(&self) -> bool {
+        self.closing && self.lines.is_empty()
+    }
+
+    /// For a client cut off for reading too slowly, when to stop waiting for it to read.
+    pub fn give_up_at(&self) -> Option<Instant> {
+        self.cut_off_at.map(|at| at + crate::server::CUT_OFF_GRACE)
     }
 }
 
@@ -134,8 +146,9 @@ pub trait Outbox {
     fn push(&self, line: &Line) -> Result<(), Overflow>;
     /// The writer should flush what is queued, then close the connection.
     fn close(&self);
-    /// The writer should close the connection at once (the client read too slowly).
-    fn cut_off(&self);
+    /// The client read too slowly: drop what is queued, send `farewell` (though the queue is
+    /// full), then close.
+    fn cut_off(&self, farewell: &Line);
 }
 
 /// What the connection should do after the room handled its line.
@@ -178,6 +191,8 @@ pub struct Room<O: Outbox> {
     next_id: ClientId,
     /// What `/tasks` shows: the runtime's task table, for the servers on stroll.
     task_table: Option<fn() -> String>,
+    /// The server is stopping: nobody else gets in.
+    shutting_down: bool,
 }
 
 impl<O: Outbox> Room<O> {
@@ -188,6 +203,7 @@ impl<O: Outbox> Room<O> {
             nicks: HashMap::new(),
             next_id: 1,
             task_table: None,
+            shutting_down: false,
         }
     }
 
@@ -197,10 +213,20 @@ impl<O: Outbox> Room<O> {
         self
     }
 
-    /// A new connection. Greets it and returns its id, or `None` if the room is full (the
-    /// caller then sends [`say::server_full`] and closes).
+    /// A new connection. Greets it and returns its id; or, if the room is full or the server
+    /// is stopping, queues why on `outbox`, closes it and returns `None`. Either way the
+    /// caller's writer then does the rest, as for every connection.
     pub fn connect(&mut self, outbox: O) -> Option<ClientId> {
-        if self.members.len() >= self.limits.max_clients {
+        let refusal = if self.shutting_down {
+            Some(say::refused_shutting_down())
+        } else if self.members.len() >= self.limits.max_clients {
+            Some(say::server_full())
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            let _ = outbox.push(&why.into_bytes().into());
+            outbox.close();
             return None;
         }
         let id = self.next_id;
@@ -208,6 +234,11 @@ impl<O: Outbox> Room<O> {
         self.members.insert(id, Member { nick: None, outbox });
         self.send(id, say::greeting());
         Some(id)
+    }
+
+    /// Is `id` still in the room? Not once it left, was cut off, or the server stopped.
+    pub fn contains(&self, id: ClientId) -> bool {
+        self.members.contains_key(&id)
     }
 
     /// Is `id` logged in (has it chosen a nickname)?
@@ -300,8 +331,10 @@ impl<O: Outbox> Room<O> {
         }
     }
 
-    /// The server is stopping: tell everyone, and have every writer flush and close.
+    /// The server is stopping: tell everyone, have every writer flush and close, and let
+    /// nobody in from now on.
     pub fn shutdown(&mut self) {
+        self.shutting_down = true;
         let line: Line = say::shutting_down().into_bytes().into();
         for member in std::mem::take(&mut self.members).into_values() {
             let _ = member.outbox.push(&line);
@@ -385,14 +418,15 @@ impl<O: Outbox> Room<O> {
         }
     }
 
-    /// Disconnects clients whose queues overflowed. Their departure notices may overflow
-    /// others, so this works through a list until it is empty.
+    /// Disconnects clients whose queues overflowed, telling each why. Their departure notices
+    /// may overflow others, so this works through a list until it is empty.
     fn cut_off(&mut self, mut slow: Vec<ClientId>) {
+        let farewell: Line = say::too_slow(self.limits.max_queue).into_bytes().into();
         while let Some(id) = slow.pop() {
             let Some(member) = self.members.remove(&id) else {
                 continue;
             };
-            member.outbox.cut_off();
+            member.outbox.cut_off(&farewell);
             let Some(nick) = member.nick else {
                 continue;
             };
@@ -424,8 +458,8 @@ mod tests {
         fn close(&self) {
             self.0.borrow_mut().close();
         }
-        fn cut_off(&self) {
-            self.0.borrow_mut().cut_off();
+        fn cut_off(&self, farewell: &Line) {
+            self.0.borrow_mut().cut_off(farewell);
         }
     }
 
@@ -474,7 +508,12 @@ mod tests {
         for _ in 0..20 {
             room.handle_line(id_fast, b"0123456789");
         }
-        assert!(slow.0.borrow().is_cut_off());
+        assert!(slow.0.borrow().give_up_at().is_some());
+        // What was queued is dropped for the line that says why (with the room's limit).
+        assert_eq!(
+            slow.drain(),
+            "! disconnected: you read too slowly (more than 1 MiB waiting)\n"
+        );
         assert_eq!(fast.drain(), "* slow left\n");
         assert_eq!(room.len(), 1);
     }
@@ -500,6 +539,24 @@ mod tests {
             ..Limits::default()
         });
         assert!(room.connect(Recorder::new(100)).is_some());
-        assert!(room.connect(Recorder::new(100)).is_none());
+        let refused = Recorder::new(100);
+        assert!(room.connect(refused.clone()).is_none());
+        assert_eq!(refused.drain(), "! server full\n");
+        assert!(refused.0.borrow().is_finished());
+    }
+
+    #[test]
+    fn after_shutdown_nobody_gets_in() {
+        let mut room = room();
+        let alice = Recorder::new(1 << 20);
+        let id = room.connect(alice.clone()).unwrap();
+        room.handle_line(id, b"alice");
+        alice.drain();
+        room.shutdown();
+        assert_eq!(alice.drain(), "* server shutting down\n");
+        assert!(!room.contains(id));
+        let late = Recorder::new(100);
+        assert!(room.connect(late.clone()).is_none());
+        assert_eq!(late.drain(), "! server shutting down\n");
     }
 }

@@ -63,7 +63,8 @@ fn measure_async_fn() -> io::Result<(usize, usize)> {
         let (stream, _) = listener.accept().await?;
         let shared = on_stroll::Shared::new(room::Limits::default());
         let writer = async_fn::writer_future_size(std::rc::Rc::new(client), &shared);
-        let future = async_fn::handle_client(stream, shared);
+        let live = on_stroll::LiveGuard::new(&shared);
+        let future = async_fn::handle_client(stream, shared, live);
         let size = std::mem::size_of_val(&future);
         Ok((size, writer))
     })

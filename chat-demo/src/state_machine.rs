@@ -16,15 +16,14 @@ use std::net::Shutdown;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use stroll::net::TcpStream;
 use stroll::task::JoinHandle;
-use stroll::time::{sleep, Sleep};
+use stroll::time::{sleep, sleep_until, Sleep};
 
 use crate::async_fn::READ_BUFFER;
-use crate::on_stroll::{self, Shared, TaskOutbox, WriterGuard};
-use crate::protocol::{say, Frame, LineReader};
+use crate::on_stroll::{self, LingeringClose, LiveGuard, Shared, TaskOutbox};
+use crate::protocol::{Frame, LineReader};
 use crate::room::{ClientId, Flow};
 
 /// Runs the server in this mode until SIGINT/SIGTERM.
@@ -33,29 +32,34 @@ pub fn serve(listener: std::net::TcpListener, limits: crate::room::Limits) -> st
 }
 
 // ANCHOR: enum
-/// `async fn handle_client(stream, shared)`, by hand.
+/// `async fn handle_client(stream, shared, _live)`, by hand.
 pub enum HandleClient {
     /// Called but not yet polled: only the arguments exist (the compiler calls this state
     /// `Unresumed`).
     Start {
         stream: TcpStream,
         shared: Rc<Shared>,
+        /// Counts the connection as open; every state keeps it, to the end.
+        live: LiveGuard,
     },
-    /// `reject_full(&stream).await`: the room was full; telling the client so.
-    Rejecting {
-        stream: Rc<TcpStream>,
-        /// Bytes of the "server full" line written so far.
-        written: usize,
-        /// Give up on a client that does not read (the `timeout` inside `reject_full`).
-        give_up: Sleep,
-    },
-    /// `read_lines(&stream, &shared, id).await`: the read loop, suspended in `stream.read`.
+    /// `read_lines(&stream, &shared, &outbox, id).await`: the read loop, suspended in
+    /// `outbox.read_unless_closed(..)`.
     Reading(Box<Reading>),
-    /// `writer.await`: the client left; waiting for its last lines to be written.
+    /// `finish_writer(writer, &outbox).await`: the connection is over (or was refused);
+    /// waiting for its last lines to be written.
     Flushing {
         writer: JoinHandle<()>,
+        /// The `timeout` inside `finish_writer`: set if the client was cut off.
+        give_up: Option<Sleep>,
         /// Kept alive until the writer is done, like `stream` in the async version.
         stream: Rc<TcpStream>,
+        live: LiveGuard,
+    },
+    /// `LingeringClose::new(stream).await`: reading and dropping until the client's end of
+    /// file (or the deadline), then closing.
+    Lingering {
+        closing: LingeringClose,
+        live: LiveGuard,
     },
     /// Returned (`Returned`); polling again is a bug.
     Done,
@@ -70,8 +74,10 @@ pub enum HandleClient {
 pub struct Reading {
     stream: Rc<TcpStream>,
     shared: Rc<Shared>,
+    outbox: Rc<TaskOutbox>,
     id: ClientId,
     writer: JoinHandle<()>,
+    live: LiveGuard,
     buf: [u8; READ_BUFFER],
     lines: LineReader,
     frames: Vec<Frame>,
@@ -82,37 +88,55 @@ pub struct Reading {
 // ANCHOR_END: reading
 
 impl HandleClient {
-    /// `handle_client(stream, shared)`: like calling an `async fn`, it only stores the
+    /// `handle_client(stream, shared, live)`: like calling an `async fn`, it only stores the
     /// arguments; nothing runs until the first poll.
-    pub fn new(stream: TcpStream, shared: Rc<Shared>) -> HandleClient {
-        HandleClient::Start { stream, shared }
+    pub fn new(stream: TcpStream, shared: Rc<Shared>, live: LiveGuard) -> HandleClient {
+        HandleClient::Start {
+            stream,
+            shared,
+            live,
+        }
     }
 
     /// The code before the first `.await`: join the room, start the writer.
-    fn start(stream: TcpStream, shared: Rc<Shared>) -> HandleClient {
+    fn start(stream: TcpStream, shared: Rc<Shared>, live: LiveGuard) -> HandleClient {
         let stream = Rc::new(stream);
-        let outbox = TaskOutbox::new(stream.clone(), shared.limits.max_queue);
+        let outbox = TaskOutbox::new(shared.limits.max_queue);
+        // `None`: refused (full, stopping); the room queued why, the writer says it.
         let connected = shared.room.borrow_mut().connect(outbox.clone());
-        let Some(id) = connected else {
-            return HandleClient::Rejecting {
-                stream,
-                written: 0,
-                give_up: sleep(Duration::from_secs(1)),
-            };
-        };
-        let writer = WriteOutbox::new(stream.clone(), outbox, WriterGuard::new(&shared));
+        let writer = WriteOutbox::new(stream.clone(), outbox.clone());
         let writer = on_stroll::spawn_writer(&stream, writer);
+        let Some(id) = connected else {
+            return HandleClient::flushing(writer, &outbox, stream, live);
+        };
         let login = Some(sleep(shared.limits.login_timeout));
         HandleClient::Reading(Box::new(Reading {
             lines: LineReader::new(shared.limits.max_line),
             stream,
             shared,
+            outbox,
             id,
             writer,
+            live,
             buf: [0; READ_BUFFER],
             frames: Vec::new(),
             login,
         }))
+    }
+
+    /// The start of `finish_writer(writer, &outbox)`: how long it may wait.
+    fn flushing(
+        writer: JoinHandle<()>,
+        outbox: &TaskOutbox,
+        stream: Rc<TcpStream>,
+        live: LiveGuard,
+    ) -> HandleClient {
+        HandleClient::Flushing {
+            writer,
+            give_up: outbox.give_up_at().map(sleep_until),
+            stream,
+            live,
+        }
     }
 }
 
@@ -126,37 +150,57 @@ impl Future for HandleClient {
         loop {
             // Each arm runs from one suspension point to the next, then says where it stopped.
             let next = match std::mem::replace(this, HandleClient::Done) {
-                HandleClient::Start { stream, shared } => HandleClient::start(stream, shared),
-                HandleClient::Rejecting {
+                HandleClient::Start {
                     stream,
-                    mut written,
-                    mut give_up,
-                } => {
-                    if poll_reject(&stream, &mut written, &mut give_up, cx).is_pending() {
-                        *this = HandleClient::Rejecting {
-                            stream,
-                            written,
-                            give_up,
-                        };
-                        return Poll::Pending;
-                    }
-                    let _ = stream.shutdown(Shutdown::Write);
-                    return Poll::Ready(());
-                }
+                    shared,
+                    live,
+                } => HandleClient::start(stream, shared, live),
                 HandleClient::Reading(mut reading) => {
                     if reading.poll_read_lines(cx).is_pending() {
                         *this = HandleClient::Reading(reading);
                         return Poll::Pending;
                     }
-                    let Reading { writer, stream, .. } = *reading;
-                    HandleClient::Flushing { writer, stream }
+                    let Reading {
+                        writer,
+                        stream,
+                        outbox,
+                        live,
+                        ..
+                    } = *reading;
+                    HandleClient::flushing(writer, &outbox, stream, live)
                 }
-                HandleClient::Flushing { mut writer, stream } => {
-                    if Pin::new(&mut writer).poll(cx).is_pending() {
-                        *this = HandleClient::Flushing { writer, stream };
+                HandleClient::Flushing {
+                    mut writer,
+                    mut give_up,
+                    stream,
+                    live,
+                } => {
+                    let written = Pin::new(&mut writer).poll(cx).is_ready();
+                    let late = match &mut give_up {
+                        Some(give_up) if !written => Pin::new(give_up).poll(cx).is_ready(),
+                        _ => false,
+                    };
+                    if !written && !late {
+                        *this = HandleClient::Flushing {
+                            writer,
+                            give_up,
+                            stream,
+                            live,
+                        };
                         return Poll::Pending;
                     }
-                    return Poll::Ready(());
+                    if late {
+                        writer.abort(); // cut off, and not reading: drop the pending write
+                    }
+                    let closing = LingeringClose::new(stream);
+                    HandleClient::Lingering { closing, live }
+                }
+                HandleClient::Lingering { mut closing, live } => {
+                    if Pin::new(&mut closing).poll(cx).is_pending() {
+                        *this = HandleClient::Lingering { closing, live };
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(()); // `live` is dropped: one connection fewer
                 }
                 HandleClient::Done => panic!("HandleClient polled after it completed"),
             };
@@ -166,24 +210,6 @@ impl Future for HandleClient {
 }
 // ANCHOR_END: poll
 
-/// `reject_full`: write the "server full" line, giving up after a second.
-fn poll_reject(
-    stream: &TcpStream,
-    written: &mut usize,
-    give_up: &mut Sleep,
-    cx: &mut Context<'_>,
-) -> Poll<()> {
-    let line = say::server_full();
-    while *written < line.len() {
-        match stream.poll_write(cx, &line.as_bytes()[*written..]) {
-            Poll::Ready(Ok(n)) if n > 0 => *written += n,
-            Poll::Ready(_) => return Poll::Ready(()),
-            Poll::Pending => return Pin::new(give_up).poll(cx),
-        }
-    }
-    Poll::Ready(())
-}
-
 // ANCHOR: poll_read_lines
 impl Reading {
     /// The body of the read loop. Returns `Ready` when the client has left.
@@ -192,6 +218,15 @@ impl Reading {
             // `if logged in { read } else { timeout(left, read) }`
             if self.shared.room.borrow().is_logged_in(self.id) {
                 self.login = None;
+            }
+            // The deadline is checked before each read too, as `left.is_zero()` there.
+            if self.login.as_ref().is_some_and(Sleep::is_elapsed) {
+                self.shared.room.borrow_mut().login_timeout(self.id);
+                return Poll::Ready(());
+            }
+            // `outbox.read_unless_closed(..)`: the room may end the connection first.
+            if self.outbox.poll_closed(cx).is_ready() {
+                return Poll::Ready(());
             }
             let read = self.stream.poll_read(cx, &mut self.buf);
             let read = match (read, &mut self.login) {
@@ -232,7 +267,7 @@ impl Reading {
 }
 // ANCHOR_END: poll_read_lines
 
-/// `async fn write_outbox(stream, outbox, _live)`, by hand.
+/// `async fn write_outbox(stream, outbox)`, by hand.
 pub struct WriteOutbox {
     stream: Rc<TcpStream>,
     outbox: Rc<TaskOutbox>,
@@ -241,17 +276,15 @@ pub struct WriteOutbox {
     /// Bytes of `buf` written so far. Invariant: `written <= buf.len()`; `buf` is empty while
     /// the writer waits for the queue (`poll_work(..).await` in the async version).
     written: usize,
-    _live: WriterGuard,
 }
 
 impl WriteOutbox {
-    fn new(stream: Rc<TcpStream>, outbox: Rc<TaskOutbox>, live: WriterGuard) -> WriteOutbox {
+    fn new(stream: Rc<TcpStream>, outbox: Rc<TaskOutbox>) -> WriteOutbox {
         WriteOutbox {
             stream,
             outbox,
             buf: Vec::new(),
             written: 0,
-            _live: live,
         }
     }
 }
@@ -276,7 +309,7 @@ impl Future for WriteOutbox {
                 match ready!(this.stream.poll_write(cx, &this.buf[this.written..])) {
                     Ok(n) if n > 0 => this.written += n,
                     _ => {
-                        // Reset, or cut off meanwhile.
+                        // Reset.
                         let _ = this.stream.shutdown(Shutdown::Write);
                         return Poll::Ready(());
                     }

@@ -21,6 +21,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
@@ -28,7 +30,7 @@ use futures_util::{SinkExt, StreamExt};
 use stroll::net::TcpStream;
 use stroll::time::timeout;
 
-use crate::on_stroll::{self, Shared, TaskOutbox, WriterGuard};
+use crate::on_stroll::{self, finish_writer, LingeringClose, LiveGuard, Shared, TaskOutbox};
 use crate::protocol::say;
 use crate::room::{ClientId, Flow};
 
@@ -68,8 +70,9 @@ impl Request {
     }
 }
 
-/// Serves one HTTP connection: the page, a WebSocket, or an error.
-pub async fn handle_http(stream: TcpStream, shared: Rc<Shared>) {
+/// Serves one HTTP connection: the page, a WebSocket, or an error; `_live` counts it as open
+/// until then.
+pub async fn handle_http(stream: TcpStream, shared: Rc<Shared>, _live: LiveGuard) {
     let stream = Rc::new(stream);
     let request = match timeout(REQUEST_TIMEOUT, read_request(&stream)).await {
         Ok(Ok(request)) => request,
@@ -123,7 +126,7 @@ fn to_request(parsed: &httparse::Request<'_, '_>) -> Request {
 }
 
 /// Sends a small plain-text response and closes.
-async fn respond(stream: &TcpStream, status: &str, body: &str) {
+async fn respond(stream: &Rc<TcpStream>, status: &str, body: &str) {
     let body = format!("{status}: {body}\n");
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n\
@@ -133,7 +136,7 @@ async fn respond(stream: &TcpStream, status: &str, body: &str) {
     send_and_close(stream, response.as_bytes()).await;
 }
 
-async fn respond_page(stream: &TcpStream) {
+async fn respond_page(stream: &Rc<TcpStream>) {
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
          Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{PAGE}",
@@ -142,9 +145,11 @@ async fn respond_page(stream: &TcpStream) {
     send_and_close(stream, response.as_bytes()).await;
 }
 
-async fn send_and_close(stream: &TcpStream, bytes: &[u8]) {
+/// Sends a response, then closes as the chat does (a lingering close), so that a request
+/// body the client is still sending cannot turn the close into a reset that loses the answer.
+async fn send_and_close(stream: &Rc<TcpStream>, bytes: &[u8]) {
     let _ = timeout(REQUEST_TIMEOUT, stream.write_all(bytes)).await;
-    let _ = stream.shutdown(Shutdown::Write);
+    LingeringClose::new(stream.clone()).await;
 }
 
 /// Checks the upgrade request, answers `101 Switching Protocols`, and runs the WebSocket.
@@ -199,41 +204,51 @@ async fn websocket(stream: Rc<TcpStream>, shared: Rc<Shared>) {
     let socket = SharedStream(stream.clone());
     let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(config)).await;
     let (sink, frames) = ws.split();
-    let outbox = TaskOutbox::new(stream.clone(), limits.max_queue);
+    let outbox = TaskOutbox::new(limits.max_queue);
+    // `None`: refused (full, stopping); the room queued why, the writer says it.
     let connected = shared.room.borrow_mut().connect(outbox.clone());
-    let writer = write_frames(sink, outbox.clone(), WriterGuard::new(&shared));
+    let writer = write_frames(sink, outbox.clone());
     let writer = on_stroll::spawn_writer(&stream, writer);
-    let Some(id) = connected else {
-        // The room is full: say so in the protocol, then close.
-        use crate::room::Outbox;
-        let _ = outbox.push(&say::server_full().into_bytes().into());
-        outbox.close();
-        let _ = writer.await;
-        return;
-    };
-    read_frames(frames, &shared, id).await;
-    let _ = writer.await;
+    if let Some(id) = connected {
+        read_frames(frames, &shared, &outbox, id).await;
+    }
+    // As on TCP: the last line, then a close frame saying why, then the lingering close.
+    finish_writer(writer, &outbox).await;
+    LingeringClose::new(stream).await;
 }
 
 /// The two halves of a WebSocket: frames coming in, frames going out.
 type Frames = async_tungstenite::WebSocketReceiver<SharedStream>;
 type FrameSink = async_tungstenite::WebSocketSender<SharedStream>;
 
-/// Reads frames until the client leaves; each text frame is one line for the room.
-async fn read_frames(mut frames: Frames, shared: &Shared, id: ClientId) {
+/// Reads frames until the client leaves or the room ends the connection; each text frame is
+/// one line for the room.
+async fn read_frames(mut frames: Frames, shared: &Shared, outbox: &TaskOutbox, id: ClientId) {
     let login_deadline = Instant::now() + shared.limits.login_timeout;
     loop {
+        // The next frame, unless the room ends the connection first (`None`).
+        let next = std::future::poll_fn(|cx| {
+            if outbox.poll_closed(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            frames.poll_next_unpin(cx).map(Some)
+        });
         let next = if shared.room.borrow().is_logged_in(id) {
-            frames.next().await
+            next.await
         } else {
+            // As in `async_fn::read_lines`: a client that keeps sending never lets a read
+            // time out, so the deadline is checked before each read too.
             let left = login_deadline.saturating_duration_since(Instant::now());
-            match timeout(left, frames.next()).await {
-                Ok(next) => next,
-                Err(_elapsed) => {
+            match timeout(left, next).await {
+                Ok(next) if !left.is_zero() => next,
+                _elapsed => {
                     shared.room.borrow_mut().login_timeout(id);
                     return;
                 }
             }
+        };
+        let Some(next) = next else {
+            return; // The room ended the connection (cut off, shutdown).
         };
         let line = match next {
             Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
@@ -258,9 +273,11 @@ async fn read_frames(mut frames: Frames, shared: &Shared, id: ClientId) {
     }
 }
 
-/// Sends whatever the room queues, one text frame per line, flushed together.
-async fn write_frames(mut sink: FrameSink, outbox: Rc<TaskOutbox>, _live: WriterGuard) {
+/// Sends whatever the room queues, one text frame per line, flushed together; at the end, a
+/// close frame that repeats the last line as its reason.
+async fn write_frames(mut sink: FrameSink, outbox: Rc<TaskOutbox>) {
     let mut buf = Vec::new();
+    let mut last_line = Vec::new();
     loop {
         std::future::poll_fn(|cx| outbox.poll_work(cx)).await;
         if outbox.finished() {
@@ -271,10 +288,36 @@ async fn write_frames(mut sink: FrameSink, outbox: Rc<TaskOutbox>, _live: Writer
             break;
         }
         outbox.sent(buf.len());
+        if let Some(line) = buf.split(|&b| b == b'\n').rfind(|line| !line.is_empty()) {
+            last_line = line.to_vec();
+        }
         buf.clear();
     }
-    // A close frame, then the connection ends.
-    let _ = sink.close(None).await;
+    // A close frame, then the write side is shut down (`SharedStream::poll_close`).
+    let _ = sink.close(Some(close_frame(&last_line))).await;
+}
+
+/// The close frame after `last_line`: its text as the reason (a WebSocket close reason holds
+/// at most 123 bytes), and a code that says the same.
+fn close_frame(last_line: &[u8]) -> CloseFrame {
+    let line = String::from_utf8_lossy(last_line);
+    let code = if line == say::shutting_down().trim_end() {
+        CloseCode::Away
+    } else if line == say::server_full().trim_end() {
+        CloseCode::Again
+    } else if line.starts_with("! ") {
+        CloseCode::Policy // login timeout, read too slowly
+    } else {
+        CloseCode::Normal
+    };
+    let mut reason = line.get(2..).unwrap_or_default().to_string();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    CloseFrame {
+        code,
+        reason: reason.into(),
+    }
 }
 
 /// Queues one frame per line of `buf` (each line without its `\n`), then writes them all.
@@ -286,8 +329,8 @@ async fn send_lines(sink: &mut FrameSink, buf: &[u8]) -> Result<(), ()> {
     sink.flush().await.map_err(|_| ())
 }
 
-/// A connection shared between the WebSocket and the outbox (which shuts it down to cut a
-/// slow client off). Reads and writes go through `&TcpStream`'s `futures-io` traits.
+/// A connection shared between the WebSocket and the lingering close that ends it. Reads and
+/// writes go through `&TcpStream`'s `futures-io` traits.
 pub struct SharedStream(Rc<TcpStream>);
 
 impl futures_io::AsyncRead for SharedStream {

@@ -1,6 +1,7 @@
 //! The web client's server side, tested with a WebSocket client crate and raw HTTP: the page,
 //! errors for bad requests, WebSocket users chatting with TCP users both ways, the line limit,
-//! the origin check, the login timeout and the slow-reader cut-off.
+//! the origin check, the login timeout and the slow-reader cut-off, and the close frame that
+//! repeats the last line.
 
 mod common;
 
@@ -61,6 +62,23 @@ impl WsClient {
             }
         }
         panic!("no frame starting {prefix:?}");
+    }
+
+    /// Reads until the server's close frame; returns the last text frame before it and the
+    /// close frame's code and reason.
+    fn last_line_and_close(&mut self) -> (String, u16, String) {
+        let mut last = String::new();
+        loop {
+            match self.socket.read() {
+                Ok(Message::Text(text)) => last = text.to_string(),
+                Ok(Message::Close(Some(frame))) => {
+                    return (last, frame.code.into(), frame.reason.to_string());
+                }
+                Ok(Message::Close(None)) => panic!("a close frame without a reason"),
+                Ok(_) => continue,
+                Err(err) => panic!("no close frame: {err}"),
+            }
+        }
     }
 
     /// True once the server has closed the connection.
@@ -166,8 +184,9 @@ fn websocket_and_tcp_users_chat_both_ways() {
     assert_eq!(browser.line(), "* you are now web2");
     terminal.expect_line("* webby is now web2");
     browser.send("/quit");
-    assert_eq!(browser.line(), "* bye");
-    assert!(browser.closed());
+    // The last line, then a close frame that says the same.
+    let closing = browser.last_line_and_close();
+    assert_eq!(closing, ("* bye".to_string(), 1000, "bye".to_string()));
     terminal.expect_line("* web2 left");
 }
 
@@ -192,14 +211,15 @@ fn a_websocket_without_a_nickname_times_out() {
     let (_server, web) = async_server(&["--login-timeout", "0.5"]);
     let mut browser = WsClient::connect(web);
     assert!(browser.line().starts_with("* welcome"));
-    assert!(browser.line().starts_with("! login timeout"));
-    assert!(browser.closed());
+    let (last, code, reason) = browser.last_line_and_close();
+    assert!(last.starts_with("! login timeout"), "{last}");
+    assert_eq!((code, format!("! {reason}")), (1008, last)); // 1008: policy violation
 }
 
 #[test]
 fn a_websocket_that_never_reads_is_cut_off() {
     let (server, web) = async_server(&["--max-queue", "65536"]);
-    let slow = WsClient::login(web, "slow");
+    let mut slow = WsClient::login(web, "slow");
     let mut talker = Client::login(&server, "talker");
     let mut listener = Client::login(&server, "listener");
     talker.expect_line("* listener joined");
@@ -220,5 +240,11 @@ fn a_websocket_that_never_reads_is_cut_off() {
         cut_off,
         "the WebSocket client that never reads was never cut off"
     );
-    drop(slow);
+    // Reading at last: what was on its way, then why, in a line and in the close frame.
+    let (last, code, reason) = slow.last_line_and_close();
+    assert!(
+        last.starts_with("! disconnected: you read too slowly"),
+        "{last}"
+    );
+    assert_eq!((code, format!("! {reason}")), (1008, last));
 }

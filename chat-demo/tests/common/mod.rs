@@ -13,6 +13,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -264,6 +265,34 @@ fn clock_ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
+/// Where a server listens, and in which mode: a `Copy` that threads can share (a [`Server`]
+/// cannot be shared, it owns the child process).
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub mode: &'static str,
+    pub addr: SocketAddr,
+}
+
+/// Anything clients can connect to: a [`Server`] or its [`Target`].
+pub trait Reach {
+    fn target(&self) -> Target;
+}
+
+impl Reach for Server {
+    fn target(&self) -> Target {
+        Target {
+            mode: self.mode,
+            addr: self.addr,
+        }
+    }
+}
+
+impl Reach for Target {
+    fn target(&self) -> Target {
+        *self
+    }
+}
+
 /// One chat client: a TCP connection read line by line.
 ///
 /// Every method that expects something panics, with the mode and the client's name in the
@@ -281,10 +310,11 @@ pub struct Client {
 
 impl Client {
     /// Connects without reading anything.
-    pub fn connect(server: &Server, name: &str) -> Client {
-        let label = format!("[{}] {name}", server.mode);
-        let stream = TcpStream::connect(server.addr)
-            .unwrap_or_else(|err| panic!("{label}: cannot connect: {err}"));
+    pub fn connect(server: &impl Reach, name: &str) -> Client {
+        let Target { mode, addr } = server.target();
+        let label = format!("[{mode}] {name}");
+        let stream =
+            TcpStream::connect(addr).unwrap_or_else(|err| panic!("{label}: cannot connect: {err}"));
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
@@ -298,14 +328,14 @@ impl Client {
     }
 
     /// Connects and reads the greeting: a notice asking for a nickname.
-    pub fn greeted(server: &Server, name: &str) -> Client {
+    pub fn greeted(server: &impl Reach, name: &str) -> Client {
         let mut client = Client::connect(server, name);
         client.expect_greeting();
         client
     }
 
     /// Connects, reads the greeting and logs in as `nick`.
-    pub fn login(server: &Server, nick: &str) -> Client {
+    pub fn login(server: &impl Reach, nick: &str) -> Client {
         let mut client = Client::greeted(server, nick);
         client.send_line(nick);
         client.expect_welcome(nick);
@@ -352,7 +382,12 @@ impl Client {
 
     /// Half-closes the connection: the server reads end of file.
     pub fn shutdown_write(&self) {
-        self.stream.shutdown(Shutdown::Write).unwrap();
+        if let Err(err) = self.stream.shutdown(Shutdown::Write) {
+            panic!(
+                "{}: cannot half-close ({err}): did the server reset the connection?",
+                self.label
+            );
+        }
     }
 
     /// Closes the connection with a reset (RST) instead of a normal close (FIN).
@@ -585,6 +620,85 @@ pub fn recv<T>(rx: &Receiver<T>, label: &str, what: &str) -> T {
         Err(RecvTimeoutError::Timeout) => panic!("{label}: {what} did not happen in time"),
         Err(RecvTimeoutError::Disconnected) => {
             panic!("{label}: the thread waiting for {what} stopped (see its panic above)")
+        }
+    }
+}
+
+/// Writes `chunk` to `stream` over and over until `stop` is set or the connection fails; a
+/// client that is still sending when the server ends its connection. Each write waits at most
+/// 50 ms, so a server that stopped reading does not keep this thread from seeing `stop`
+/// (the timeout is the socket's: set the client's own timeout again if it writes later).
+/// Returns how many bytes were sent.
+pub fn keep_sending(mut stream: TcpStream, chunk: &[u8], stop: &AtomicBool) -> usize {
+    stream
+        .set_write_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut sent = 0;
+    while !stop.load(Ordering::SeqCst) {
+        match stream.write(chunk) {
+            Ok(n) => sent += n,
+            Err(err) if is_timeout(&err) || err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    sent
+}
+
+/// Sends `chunk` over and over for `how_long` (or until the connection fails).
+pub fn send_for(stream: TcpStream, chunk: &[u8], how_long: Duration) -> usize {
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let sender = scope.spawn(|| keep_sending(stream, chunk, &stop));
+        thread::sleep(how_long); // the duration is what is being tested: sending that long
+        stop.store(true, Ordering::SeqCst);
+        join(sender)
+    })
+}
+
+/// Sets an `AtomicBool` when dropped: stops helper threads even when the test panics.
+pub struct SetOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Open descriptors and threads of a process, from /proc (Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    pub fds: usize,
+    pub threads: usize,
+}
+
+impl Footprint {
+    pub fn of(pid: u32) -> Footprint {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|dir| dir.count())
+            .unwrap_or_else(|err| panic!("cannot list /proc/{pid}/fd: {err}"));
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|err| panic!("cannot read /proc/{pid}/status: {err}"));
+        let threads = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("a Threads: line");
+        Footprint { fds, threads }
+    }
+
+    /// Polls the process until its footprint is `expected` again; panics after `limit`.
+    pub fn wait_for(pid: u32, expected: Footprint, limit: Duration, label: &str) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = Footprint::of(pid);
+            if now == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{label}: the server holds {now:?} {limit:?} after the churn, not {expected:?}"
+            );
+            thread::sleep(Duration::from_millis(20)); // polling /proc, bounded by `limit`
         }
     }
 }
