@@ -192,6 +192,8 @@ fn main() {
     let plan = Plan::new(options.quick);
     let machine = Machine::describe();
     let load_average = load_average();
+    // Read before anything is written: the run rewrites docs/benchmarks.md itself.
+    let commit = report::commit();
     println!(
         "peers: stroll next to tokio, smol, futures ({} mode)",
         plan.mode
@@ -220,6 +222,7 @@ fn main() {
             mode: context.plan.mode,
             command: command(&options),
             load_average,
+            commit,
             notes: notes(&context),
         };
         match report::write_docs(&results, &info) {

@@ -290,7 +290,7 @@ pub fn today() -> String {
 
 /// The commit the benchmark was built from ("unknown" without git), marked when the working
 /// tree had changes.
-fn commit() -> String {
+pub fn commit() -> String {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -315,6 +315,8 @@ pub struct RunInfo {
     pub mode: &'static str,
     pub command: String,
     pub load_average: String,
+    /// The commit measured (see [`commit`]).
+    pub commit: String,
     pub notes: Vec<String>,
 }
 
@@ -347,7 +349,7 @@ fn markdown(results: &[WorkloadResult], info: &RunInfo) -> String {
     );
     out += &format!("- Kernel: Linux {}\n", m.kernel);
     out += &format!("- Compiler: {}\n", m.rustc);
-    out += &format!("- Commit: {}\n", commit());
+    out += &format!("- Commit: {}\n", info.commit);
     out += &format!("- Mode: {}\n", info.mode);
     out += &format!(
         "- Load average when the run started: {}\n",
