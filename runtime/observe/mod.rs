@@ -4,10 +4,9 @@
 //! of the core meets the observer only as the hook calls below, and can read the core without
 //! reading this.
 //!
-//! The core (executor, run queue, wakers, reactor, timers) never formats or times anything
-//! for an instrument. It calls the [`Observer`] it owns at a few named hooks, its leaf futures
-//! report what they wait on through [`waits_on`], and the observer feeds the instruments that
-//! are switched on:
+//! The core (executor, run queue, wakers, reactor, timers) never formats, times or records
+//! anything for an instrument. It calls the [`Observer`] it owns at a few named hooks, and the
+//! observer feeds the instruments that are switched on:
 //!
 //! - the task table's records (`records.rs`): always on, so that `task::dump()` needs no
 //!   setup; their hooks count and store a few integers;
@@ -23,7 +22,6 @@
 //! | `poll_started`, `poll_ended` | `poll_main`, `run_task` | around every poll |
 //! | `woken` | the run queue's `push` | a wake put a task in the run queue |
 //! | `waking_because` | each phase of the loop | why the wakes that follow happen |
-//! | `waits_on` | sockets, `Sleep`, `JoinHandle`, `spawn_blocking` | what the task being polled waits on |
 //! | `exited` | the task table's `end` | a task left the table (completed, panicked, aborted, dropped) |
 //! | `io_wait_started`, `io_wait_ended` | `wait_for_io` | around `epoll_wait` |
 //! | `turn_ended` | `run_until` | the end of each turn |
@@ -41,10 +39,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub(crate) use debug::DebugConfig;
-pub(crate) use records::{waits_on, WaitNote};
 pub use records::{TaskDump, TaskInfo, TaskState, Wait};
 
-use crate::ids::{Id, IoEvent, RuntimeId, Source, SourceKey, TaskKey};
+use crate::ids::{Id, IoEvent, RuntimeId, TaskKey};
 use records::TaskRecord;
 use trace::Tracer;
 use turns::TurnLog;
@@ -105,9 +102,6 @@ impl Exit {
 
 /// What the instruments of one runtime need to be told; see the module docs for the hooks.
 pub(crate) struct Observer {
-    /// Time zero: timer deadlines in the records count from here. (`records.rs` keeps a copy
-    /// in a thread-local, for the leaf futures that report waits.)
-    started: Instant,
     /// `tasks[slot]`: the record of the task in that slot of the core's table.
     /// Invariant: `Some` exactly while the slot holds a live task (from `spawned` to `exited`).
     tasks: RefCell<Vec<Option<TaskRecord>>>,
@@ -176,11 +170,8 @@ impl Observer {
                     None
                 }
             });
-        let started = Instant::now();
-        TaskRecord::set_time_zero(started);
         let instruments_on = settings.debug.is_some() || tracer.is_some() || settings.turns;
         Observer {
-            started,
             tasks: RefCell::new(Vec::new()),
             main: RefCell::new(TaskRecord::new(
                 Id::MAIN,
@@ -209,14 +200,17 @@ impl Observer {
         (record.id == key.id).then(|| f(record))
     }
 
-    /// Hook: task `key` entered the table.
+    /// Hook: task `key` entered the table (`blocking_job`: it is the task `spawn_blocking`
+    /// made to wait for its job).
     pub(crate) fn spawned(
         &self,
         key: TaskKey,
         name: Option<Box<str>>,
         spawned_at: &'static Location<'static>,
+        blocking_job: bool,
     ) {
-        let record = TaskRecord::new(key.id, name, spawned_at);
+        let mut record = TaskRecord::new(key.id, name, spawned_at);
+        record.blocking_job = blocking_job;
         if let Some(tracer) = &self.tracer {
             let by = self.polling.get().map(|polling| polling.id);
             tracer.spawn(key.id, &record.label(), spawned_at, by);
@@ -231,7 +225,6 @@ impl Observer {
     /// Hook: a poll of `key` begins.
     pub(crate) fn poll_started(&self, key: TaskKey) {
         self.polling.set(Some(key));
-        TaskRecord::poll_started();
         if !self.instruments_on {
             return;
         }
@@ -247,7 +240,7 @@ impl Observer {
     /// nothing but the runtime holds the task's waker; it is asked only in debug mode.
     pub(crate) fn poll_ended(&self, key: TaskKey, ready: bool, unreachable: impl FnOnce() -> bool) {
         self.polling.set(None);
-        self.with_record(key, TaskRecord::poll_ended);
+        self.with_record(key, |record| record.polls += 1);
         if !self.instruments_on {
             return;
         }
@@ -386,15 +379,15 @@ impl Observer {
             .unwrap_or_else(|| format!("task {}", key.id))
     }
 
-    /// The task table; `states` gives each live task's state, `source` names a socket.
+    /// The task table; `states` gives each live task's state, `waits` what it waits on.
     pub(crate) fn dump(
         &self,
         states: impl Iterator<Item = (TaskKey, TaskState)>,
-        source: &dyn Fn(SourceKey) -> Option<Source>,
+        waits: &dyn Fn(TaskKey) -> Vec<Wait>,
     ) -> TaskDump {
         let mut tasks: Vec<TaskInfo> = states
             .filter_map(|(key, state)| {
-                self.with_record(key, |record| record.info(state, self.started, source))
+                self.with_record(key, |record| record.info(state, waits(key)))
             })
             .collect();
         tasks.sort_by_key(|task| task.id);

@@ -6,18 +6,16 @@
 //! waits on, and how often it was polled and woken. [`crate::task::dump`] returns it; its
 //! `Display` prints an aligned table.
 //!
-//! The observer keeps one [`TaskRecord`] per task. What a task waits on is reported by the
-//! leaf futures themselves (a socket operation, a `Sleep`, a `JoinHandle`, a `spawn_blocking`
-//! job) through [`waits_on`], which writes into a thread-local that the observer reads when
-//! the poll ends: the leaf futures need no handle to the runtime for it, and when nothing
-//! records (outside a poll) the call is one thread-local read.
+//! The observer keeps one [`TaskRecord`] per task: its name, spawn location and counters.
+//! What a task waits on is not recorded at all: when `dump` is called, the runtime looks for
+//! the task's waker among what its core holds (the reactor's waiters, the timer store, the
+//! task table's join waiters), so a poll pays nothing for it.
 
-use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::ids::{Id, Source, SourceKey};
+use crate::ids::{Id, Source};
 
 use super::debug::millis;
 
@@ -75,76 +73,6 @@ pub enum Wait {
     Blocking,
 }
 
-/// What a leaf future reports when it parks: a [`Wait`], with a socket named by its key rather
-/// than its description.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WaitNote {
-    Readable(SourceKey),
-    Writable(SourceKey),
-    Timer(Instant),
-    Task(Id),
-    Blocking,
-}
-
-thread_local! {
-    /// A poll is being recorded.
-    static RECORDING: Cell<bool> = const { Cell::new(false) };
-    /// The time zero of the runtime on this thread: timer deadlines are stored relative to it.
-    static TIME_ZERO: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// The waits reported during the poll in progress (the first two).
-    static REPORTED: Cell<[WaitRecord; 2]> = const { Cell::new([WaitRecord::NOTHING; 2]) };
-}
-
-/// Reports, for the task table, that the task being polled now waits on `note`.
-pub(crate) fn waits_on(note: WaitNote) {
-    if !RECORDING.with(Cell::get) {
-        return; // Not inside a recorded poll.
-    }
-    let Some(started) = TIME_ZERO.with(Cell::get) else {
-        return;
-    };
-    let record = record_of(note, started);
-    REPORTED.with(|reported| {
-        let mut records = reported.get();
-        if records.contains(&record) {
-            return;
-        }
-        if let Some(free) = records.iter_mut().find(|r| r.kind == WaitKind::Nothing) {
-            *free = record;
-            reported.set(records);
-        }
-    });
-}
-
-/// A [`WaitNote`] as the table stores it: plain integers, so that a debugger prints it (gdb 13
-/// failed on a task record holding enums with data).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct WaitRecord {
-    pub(crate) kind: WaitKind,
-    /// The socket's `SourceKey`, the awaited task's id, or the timer's deadline in microseconds
-    /// after the runtime started.
-    pub(crate) value: u64,
-}
-
-impl WaitRecord {
-    const NOTHING: WaitRecord = WaitRecord {
-        kind: WaitKind::Nothing,
-        value: 0,
-    };
-}
-
-/// What a [`WaitRecord`] holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum WaitKind {
-    #[default]
-    Nothing,
-    Readable,
-    Writable,
-    Timer,
-    Task,
-    Blocking,
-}
-
 /// What the table keeps for one task (and for the `block_on` future).
 pub(crate) struct TaskRecord {
     pub(crate) id: Id,
@@ -153,8 +81,9 @@ pub(crate) struct TaskRecord {
     pub(crate) polls: u64,
     /// Wakes that put the task in the run queue (a wake of a task already queued is not one).
     pub(crate) wakes: u64,
-    /// What the task reported waiting on during its last poll.
-    pub(crate) waiting_on: [WaitRecord; 2],
+    /// The task is the one `spawn_blocking` spawned to wait for its job: while it waits, it
+    /// waits on the pool (whose threads hold its waker where the runtime cannot see it).
+    pub(crate) blocking_job: bool,
 }
 
 impl TaskRecord {
@@ -169,25 +98,8 @@ impl TaskRecord {
             spawned_at,
             polls: 0,
             wakes: 0,
-            waiting_on: Default::default(),
+            blocking_job: false,
         }
-    }
-
-    /// A runtime starting at `started` runs on this thread from now on.
-    pub(crate) fn set_time_zero(started: Instant) {
-        TIME_ZERO.with(|zero| zero.set(Some(started)));
-    }
-
-    /// A poll starts: start recording what it reports.
-    pub(crate) fn poll_started() {
-        RECORDING.with(|recording| recording.set(true));
-    }
-
-    /// The poll ended: count it and keep what it reported.
-    pub(crate) fn poll_ended(&mut self) {
-        RECORDING.with(|recording| recording.set(false));
-        self.polls += 1;
-        self.waiting_on = REPORTED.with(|reported| reported.replace([WaitRecord::NOTHING; 2]));
     }
 
     /// "task 7 'name' (spawned at src/main.rs:10:5)".
@@ -208,58 +120,21 @@ impl TaskRecord {
         }
     }
 
-    /// This record as a row of [`TaskDump`]; `source` describes a socket by its key.
-    pub(crate) fn info(
-        &self,
-        state: TaskState,
-        started: Instant,
-        source: &dyn Fn(SourceKey) -> Option<Source>,
-    ) -> TaskInfo {
+    /// This record as a row of [`TaskDump`]; `waits` are the registrations the runtime found
+    /// for the task's waker.
+    pub(crate) fn info(&self, state: TaskState, mut waits: Vec<Wait>) -> TaskInfo {
+        if self.blocking_job && state == TaskState::Waiting {
+            waits.push(Wait::Blocking);
+        }
         TaskInfo {
             id: self.id,
             name: self.name.as_deref().map(str::to_string),
             spawned_at: self.spawned_at,
             state,
-            waiting_on: self
-                .waiting_on
-                .iter()
-                .filter_map(|record| wait_of(*record, started, source))
-                .collect(),
+            waiting_on: waits,
             polls: self.polls,
             wakes: self.wakes,
         }
-    }
-}
-
-/// A note as the table stores it.
-fn record_of(note: WaitNote, started: Instant) -> WaitRecord {
-    let (kind, value) = match note {
-        WaitNote::Readable(key) => (WaitKind::Readable, key.0),
-        WaitNote::Writable(key) => (WaitKind::Writable, key.0),
-        WaitNote::Timer(deadline) => {
-            let after_start = deadline.saturating_duration_since(started);
-            (WaitKind::Timer, after_start.as_micros() as u64)
-        }
-        WaitNote::Task(id) => (WaitKind::Task, id.0),
-        WaitNote::Blocking => (WaitKind::Blocking, 0),
-    };
-    WaitRecord { kind, value }
-}
-
-/// A stored record as a [`Wait`] (`None` for a socket closed since: its key no longer names
-/// a registered socket).
-fn wait_of(
-    record: WaitRecord,
-    started: Instant,
-    source: &dyn Fn(SourceKey) -> Option<Source>,
-) -> Option<Wait> {
-    match record.kind {
-        WaitKind::Nothing => None,
-        WaitKind::Readable => source(SourceKey(record.value)).map(Wait::Readable),
-        WaitKind::Writable => source(SourceKey(record.value)).map(Wait::Writable),
-        WaitKind::Timer => Some(Wait::Timer(started + Duration::from_micros(record.value))),
-        WaitKind::Task => Some(Wait::Task(Id(record.value))),
-        WaitKind::Blocking => Some(Wait::Blocking),
     }
 }
 

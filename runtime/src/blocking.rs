@@ -19,8 +19,6 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use crate::observe::{waits_on, WaitNote};
-
 /// The most threads the pool runs at once.
 pub(crate) const MAX_THREADS: usize = 16;
 
@@ -91,8 +89,6 @@ impl<T> Future for Receiver<T> {
             }
             None => {
                 handoff.waiter = Some(cx.waker().clone());
-                drop(handoff);
-                waits_on(WaitNote::Blocking);
                 Poll::Pending
             }
         }

@@ -57,23 +57,6 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
-/// Names one registered socket: its slot in the reactor's table (reused after the socket
-/// closes) and a serial number (reused only after 2^32 more sockets), packed in one integer
-/// so that a task's record of what it waits on stays two words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SourceKey(pub(crate) u64);
-
-impl SourceKey {
-    pub(crate) fn new(slot: usize, serial: u32) -> SourceKey {
-        SourceKey(u64::from(serial) << 32 | slot as u64)
-    }
-
-    /// The slot in the reactor's table (also the socket's mio token).
-    pub(crate) fn slot(self) -> usize {
-        (self.0 & u64::from(u32::MAX)) as usize
-    }
-}
-
 /// One readiness event, as the reactor hands it to the loop: which socket, which direction.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IoEvent {

@@ -30,6 +30,7 @@
 
 mod blocking;
 mod coop;
+mod dump;
 mod ids;
 mod join_error;
 pub mod net;

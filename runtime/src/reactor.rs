@@ -50,8 +50,7 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::coop;
-use crate::ids::{Direction, IoEvent, Source, SourceKey};
-use crate::observe::{waits_on, WaitNote};
+use crate::ids::{Direction, IoEvent, Source};
 
 /// The token of the `mio::Waker` that other threads use to interrupt [`Reactor::wait`].
 pub(crate) const INTERRUPT_TOKEN: Token = Token(usize::MAX);
@@ -62,9 +61,6 @@ const EVENTS_PER_WAIT: usize = 1024;
 // ANCHOR: source_state
 /// What the reactor knows about one registered source.
 struct SourceState {
-    /// This source's slot and serial number: names it in the task table, also after the slot
-    /// is reused by another socket.
-    key: SourceKey,
     /// What the socket is, for the task table and traces.
     source: Source,
     /// `ready[d]`: the last event said direction `d` is ready, and no operation in that
@@ -101,8 +97,6 @@ pub(crate) struct Reactor {
     /// Set when the runtime has shut down: no event will ever be delivered again, so operations
     /// fail at once instead of waiting forever.
     closed: Cell<bool>,
-    /// The serial number the next registered source gets; only grows (wrapping after 2^32).
-    next_serial: Cell<u32>,
 }
 
 impl Reactor {
@@ -115,7 +109,6 @@ impl Reactor {
             events: RefCell::new(Events::with_capacity(EVENTS_PER_WAIT)),
             sources: RefCell::new(Slab::new()),
             closed: Cell::new(false),
-            next_serial: Cell::new(0),
         };
         Ok((reactor, interrupt))
     }
@@ -181,19 +174,12 @@ impl Reactor {
 
     /// Registers `io` for both directions and returns its key (also its mio token).
     fn register(&self, io: &mut impl mio::event::Source, source: Source) -> io::Result<usize> {
-        let serial = self.next_serial.get();
-        self.next_serial.set(serial.wrapping_add(1));
-        let mut sources = self.sources.borrow_mut();
-        let entry = sources.vacant_entry();
-        let key = entry.key();
-        entry.insert(SourceState {
-            key: SourceKey::new(key, serial),
+        let key = self.sources.borrow_mut().insert(SourceState {
             source,
             ready: [true, true],
             closed: [false, false],
             waiters: [Vec::new(), Vec::new()],
         });
-        drop(sources);
         let registered = self.poll.borrow().registry().register(
             io,
             Token(key),
@@ -233,10 +219,6 @@ impl Reactor {
         if source.is_ready(dir) {
             return Poll::Ready(());
         }
-        waits_on(match dir {
-            Direction::Read => WaitNote::Readable(source.key),
-            Direction::Write => WaitNote::Writable(source.key),
-        });
         Poll::Pending
     }
 
@@ -270,11 +252,16 @@ impl Reactor {
         }
     }
 
-    /// The description of the source `key` names, if it is still registered.
-    pub(crate) fn source(&self, key: SourceKey) -> Option<Source> {
-        let sources = self.sources.borrow();
-        let state = sources.get(key.slot()).filter(|state| state.key == key)?;
-        Some(state.source)
+    /// Calls `f` with every stored waker, the socket it waits on and the direction (for the
+    /// task table, which finds there what each task waits on).
+    pub(crate) fn each_waiter(&self, mut f: impl FnMut(&Waker, Source, Direction)) {
+        for (_, state) in self.sources.borrow().iter() {
+            for dir in [Direction::Read, Direction::Write] {
+                for waker in &state.waiters[dir as usize] {
+                    f(waker, state.source, dir);
+                }
+            }
+        }
     }
 
     /// Does any task wait on a socket?

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use crate::coop;
 use crate::ids::{IoEvent, TaskKey};
-use crate::observe::{DebugConfig, Observer, Settings, TaskDump, TaskState, WakeCause};
+use crate::observe::{DebugConfig, Observer, Settings, WakeCause};
 use crate::reactor::Reactor;
 use crate::task_table::{BoxedCell, TaskTable};
 use crate::timers::Timers;
@@ -56,6 +56,10 @@ thread_local! {
 /// many polls (tokio checks every 61), unless a task gave way: the system call costs more than
 /// many polls.
 const IO_CHECK_INTERVAL: u32 = 61;
+
+/// What the task table shows of a new task: its name, where it was spawned, and whether it
+/// is the task `spawn_blocking` made to wait for a job.
+pub(crate) type TaskLabel = (Option<Box<str>>, &'static Location<'static>, bool);
 
 /// Source of runtime ids; each runtime takes the next one.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
@@ -72,7 +76,7 @@ pub(crate) struct Runtime {
     /// Wakes from other threads.
     remote: Arc<Remote>,
     /// The waker of the future given to `block_on` (its key is `TaskKey::MAIN`).
-    main_waker: Arc<TaskWaker>,
+    pub(crate) main_waker: Arc<TaskWaker>,
     /// Tasks polled since the reactor was last asked for events (see `wait_for_io`).
     polls_since_io: Cell<u32>,
     /// Buffers the phases fill and empty every turn, kept to avoid an allocation per turn:
@@ -81,7 +85,7 @@ pub(crate) struct Runtime {
     fired: RefCell<Vec<Waker>>,
     remote_keys: RefCell<Vec<TaskKey>>,
     /// The instruments, told what happens at the hooks.
-    observer: Rc<Observer>,
+    pub(crate) observer: Rc<Observer>,
 }
 
 /// Runs `future` to completion on the current thread, and with it every task it spawns.
@@ -430,27 +434,13 @@ impl Runtime {
     /// Adds a task to the table and queues it for its first poll.
     pub(crate) fn spawn(
         &self,
-        name: Option<Box<str>>,
-        spawned_at: &'static Location<'static>,
+        (name, spawned_at, blocking_job): TaskLabel,
         cell: BoxedCell,
     ) -> TaskKey {
         let key = self.tasks.insert(cell);
-        self.observer.spawned(key, name, spawned_at);
+        self.observer.spawned(key, name, spawned_at, blocking_job);
         self.run_queue.push_spawned(key);
         key
-    }
-
-    /// A snapshot of the task table; see [`crate::task::dump`].
-    pub(crate) fn dump(&self) -> TaskDump {
-        let main_state = if self.observer.polling() == Some(TaskKey::MAIN) {
-            TaskState::Running
-        } else if self.main_waker.is_scheduled() {
-            TaskState::Ready
-        } else {
-            TaskState::Waiting
-        };
-        let states = std::iter::once((TaskKey::MAIN, main_state)).chain(self.tasks.states());
-        self.observer.dump(states, &|key| self.reactor.source(key))
     }
 
     /// Ends the runtime: drops every task still pending, forgets timers and closes the inbox

@@ -84,6 +84,9 @@ where
 #[derive(Debug, Default)]
 pub struct Builder {
     name: Option<Box<str>>,
+    /// The task is the one `spawn_blocking` spawns to wait for its job (the task table then
+    /// says it waits on the pool).
+    blocking_job: bool,
 }
 
 impl Builder {
@@ -113,7 +116,7 @@ impl Builder {
             output: None,
         });
         runtime::with_current("stroll::spawn", |runtime| {
-            let key = runtime.spawn(self.name, spawned_at, cell);
+            let key = runtime.spawn((self.name, spawned_at, self.blocking_job), cell);
             JoinHandle {
                 table: runtime.tasks.clone(),
                 key,

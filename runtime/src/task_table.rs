@@ -24,7 +24,7 @@ use slab::Slab;
 
 use crate::ids::{Id, RuntimeId, TaskKey};
 use crate::join_error::{panic_message, JoinError};
-use crate::observe::{waits_on, Exit, Observer, TaskState, WaitNote};
+use crate::observe::{Exit, Observer, TaskState};
 use crate::waker::{Remote, TaskWaker};
 
 /// How many wakers of finished tasks the table keeps for reuse.
@@ -294,8 +294,6 @@ impl TaskTable {
             {
                 task.join_waiter = Some(waker.clone());
             }
-            drop(slab);
-            waits_on(WaitNote::Task(key.id));
             return Poll::Pending;
         }
         let entry = match slab.get(key.slot) {
@@ -335,6 +333,24 @@ impl TaskTable {
                 }
             }
             self.dispose(key, entry); // The output's destructor runs outside the borrow.
+        }
+    }
+
+    /// The waker of live task `key`, if it has one (not before its first poll, nor while it is
+    /// being polled).
+    pub(crate) fn waker_of(&self, key: TaskKey) -> Option<Arc<TaskWaker>> {
+        Self::live(&mut self.slab.borrow_mut(), key)?.waker.clone()
+    }
+
+    /// Calls `f` with the waker of every task awaiting a handle, and the id of the task the
+    /// handle is for (for the task table: "waits on task N").
+    pub(crate) fn each_join_waiter(&self, mut f: impl FnMut(&Waker, Id)) {
+        for (_, entry) in self.slab.borrow().iter() {
+            if let Entry::Live(task) = entry {
+                if let Some(waiter) = &task.join_waiter {
+                    f(waiter, task.id);
+                }
+            }
         }
     }
 

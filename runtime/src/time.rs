@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use crate::observe::{waits_on, WaitNote};
 use crate::runtime;
 use crate::timers::{TimerKey, Timers};
 
@@ -94,7 +93,6 @@ impl Future for Sleep {
             self.unregister();
             return Poll::Ready(());
         }
-        waits_on(WaitNote::Timer(self.deadline));
         // Polled again, maybe by another task: keep the newest waker.
         if let Some((timers, key)) = &self.registration {
             if timers.update_waker(*key, cx.waker()) {

@@ -124,6 +124,13 @@ impl Timers {
         self.fired_through.get().is_some_and(|last| key <= last)
     }
 
+    /// Calls `f` with every registered timer's waker and deadline (for the task table).
+    pub(crate) fn each_timer(&self, mut f: impl FnMut(&Waker, Instant)) {
+        for (key, waker) in self.entries.borrow().iter() {
+            f(waker, key.deadline);
+        }
+    }
+
     /// Is no timer registered?
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.borrow().is_empty()

@@ -1,0 +1,58 @@
+//! `task::dump()`: the task table as a learner sees it, put together from the core and the
+//! observer.
+//!
+//! The core knows each task's state (running, queued, waiting) and holds every waker a task
+//! left anywhere: in the reactor's waiter lists, in the timer store, as a join waiter in the
+//! task table. The observer knows each task's name, spawn location and counters. A dump joins
+//! the two: a task waits on whatever holds a clone of its waker. Nothing is recorded at poll
+//! time for it, so the loop pays nothing until someone asks.
+
+use std::collections::HashMap;
+use std::task::Waker;
+
+use crate::ids::{Direction, TaskKey};
+use crate::observe::{TaskDump, TaskState, Wait};
+use crate::runtime::Runtime;
+
+impl Runtime {
+    /// A snapshot of the task table; see [`crate::task::dump`].
+    pub(crate) fn dump(&self) -> TaskDump {
+        let main_state = if self.observer.polling() == Some(TaskKey::MAIN) {
+            TaskState::Running
+        } else if self.main_waker.is_scheduled() {
+            TaskState::Ready
+        } else {
+            TaskState::Waiting
+        };
+        let states = std::iter::once((TaskKey::MAIN, main_state)).chain(self.tasks.states());
+        let waits = self.registrations();
+        let waits_of = |key: TaskKey| {
+            let waker = match key {
+                TaskKey::MAIN => Some(self.main_waker.clone()),
+                key => self.tasks.waker_of(key),
+            };
+            let identity = waker.map(|waker| futures_task::waker_ref(&waker).data());
+            identity
+                .and_then(|data| waits.get(&data).cloned())
+                .unwrap_or_default()
+        };
+        self.observer.dump(states, &waits_of)
+    }
+
+    /// What the core holds wakers for, by waker: the sockets' waiters, the timers, the
+    /// tasks' join waiters. This is how the task table knows what each task waits on without
+    /// any poll recording it.
+    fn registrations(&self) -> HashMap<*const (), Vec<Wait>> {
+        let mut waits: HashMap<*const (), Vec<Wait>> = HashMap::new();
+        let mut add = |waker: &Waker, wait: Wait| waits.entry(waker.data()).or_default().push(wait);
+        self.reactor.each_waiter(|waker, source, dir| match dir {
+            Direction::Read => add(waker, Wait::Readable(source)),
+            Direction::Write => add(waker, Wait::Writable(source)),
+        });
+        self.timers
+            .each_timer(|waker, deadline| add(waker, Wait::Timer(deadline)));
+        self.tasks
+            .each_join_waiter(|waker, id| add(waker, Wait::Task(id)));
+        waits
+    }
+}
