@@ -37,8 +37,9 @@ pub struct TaskInfo {
     pub spawned_at: &'static Location<'static>,
     /// Running, ready or waiting.
     pub state: TaskState,
-    /// What the task registered with at its last poll (empty while it runs or is queued, and
-    /// for waits the runtime cannot see, such as a channel from another crate).
+    /// What holds the task's waker now: its sockets, timers, the tasks whose handles it
+    /// awaits, the `spawn_blocking` pool (empty while it runs, and for waits the runtime
+    /// cannot see, such as a channel from another crate).
     pub waiting_on: Vec<Wait>,
     /// How many times it was polled.
     pub polls: u64,
