@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 pub(crate) use debug::DebugConfig;
 pub use records::{TaskDump, TaskInfo, TaskState, Wait};
 
-use crate::ids::{Id, IoEvent, RuntimeId, TaskKey};
+use crate::ids::{Id, IoEvent, RuntimeId, TaskKey, TaskLabel};
 use records::TaskRecord;
 use trace::Tracer;
 use turns::TurnLog;
@@ -200,17 +200,11 @@ impl Observer {
         (record.id == key.id).then(|| f(record))
     }
 
-    /// Hook: task `key` entered the table (`blocking_job`: it is the task `spawn_blocking`
-    /// made to wait for its job).
-    pub(crate) fn spawned(
-        &self,
-        key: TaskKey,
-        name: Option<Box<str>>,
-        spawned_at: &'static Location<'static>,
-        blocking_job: bool,
-    ) {
-        let mut record = TaskRecord::new(key.id, name, spawned_at);
-        record.blocking_job = blocking_job;
+    /// Hook: task `key`, described by `label`, entered the table.
+    pub(crate) fn spawned(&self, key: TaskKey, label: TaskLabel) {
+        let spawned_at = label.spawned_at;
+        let mut record = TaskRecord::new(key.id, label.name, spawned_at);
+        record.blocking_job = label.blocking_job;
         if let Some(tracer) = &self.tracer {
             let by = self.polling.get().map(|polling| polling.id);
             tracer.spawn(key.id, &record.label(), spawned_at, by);

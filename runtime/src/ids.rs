@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::panic::Location;
 
 /// A task's id: unique within its runtime, never reused, counting up from 1.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,6 +46,17 @@ impl TaskKey {
         slot: usize::MAX,
         id: Id::MAIN,
     };
+}
+
+/// What the task table shows of a new task besides its id; `task.rs` makes it at spawn, the
+/// observer keeps it.
+pub(crate) struct TaskLabel {
+    pub(crate) name: Option<Box<str>>,
+    /// Where `spawn` was called.
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// The task is the one `spawn_blocking` spawns to wait for its job (the task table then
+    /// says it waits on the pool, whose threads hold its waker out of the runtime's sight).
+    pub(crate) blocking_job: bool,
 }
 
 /// Identifies one runtime. Every `block_on` call creates a runtime with a fresh id.

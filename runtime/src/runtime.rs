@@ -40,7 +40,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::coop;
-use crate::ids::{IoEvent, TaskKey};
+use crate::ids::{IoEvent, TaskKey, TaskLabel};
 use crate::observe::{DebugConfig, Observer, Settings, WakeCause};
 use crate::reactor::Reactor;
 use crate::task_table::{BoxedCell, TaskTable};
@@ -56,10 +56,6 @@ thread_local! {
 /// many polls (tokio checks every 61), unless a task gave way: the system call costs more than
 /// many polls.
 const IO_CHECK_INTERVAL: u32 = 61;
-
-/// What the task table shows of a new task: its name, where it was spawned, and whether it
-/// is the task `spawn_blocking` made to wait for a job.
-pub(crate) type TaskLabel = (Option<Box<str>>, &'static Location<'static>, bool);
 
 /// Source of runtime ids; each runtime takes the next one.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
@@ -432,13 +428,9 @@ impl Runtime {
     }
 
     /// Adds a task to the table and queues it for its first poll.
-    pub(crate) fn spawn(
-        &self,
-        (name, spawned_at, blocking_job): TaskLabel,
-        cell: BoxedCell,
-    ) -> TaskKey {
+    pub(crate) fn spawn(&self, label: TaskLabel, cell: BoxedCell) -> TaskKey {
         let key = self.tasks.insert(cell);
-        self.observer.spawned(key, name, spawned_at, blocking_job);
+        self.observer.spawned(key, label);
         self.run_queue.push_spawned(key);
         key
     }

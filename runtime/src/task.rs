@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::blocking;
-use crate::ids::TaskKey;
+use crate::ids::{TaskKey, TaskLabel};
 use crate::runtime;
 use crate::task_table::{BoxedCell, ErasedCell, TaskExit, TaskTable};
 
@@ -116,7 +116,12 @@ impl Builder {
             output: None,
         });
         runtime::with_current("stroll::spawn", |runtime| {
-            let key = runtime.spawn((self.name, spawned_at, self.blocking_job), cell);
+            let label = TaskLabel {
+                name: self.name,
+                spawned_at,
+                blocking_job: self.blocking_job,
+            };
+            let key = runtime.spawn(label, cell);
             JoinHandle {
                 table: runtime.tasks.clone(),
                 key,
