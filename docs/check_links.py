@@ -4,6 +4,8 @@
   exists and, with an anchor, contains `ANCHOR: name` (mdbook itself quietly includes nothing
   for a missing anchor).
 - Every link and image in the built pages (docs/book) must point to a file that exists.
+- Every chapter's first heading must be its title in SUMMARY.md, and no picture may be shown
+  by two chapters.
 
 Usage: python3 docs/check_links.py docs/book
 """
@@ -52,6 +54,44 @@ def broken_includes(source: Path):
                 yield chapter.name, f"includes {match.group(1)}:{anchor}, an anchor it lacks"
 
 
+SUMMARY_ENTRY = re.compile(r"^\s*- \[([^\]]+)\]\(([^)]+\.md)\)", re.M)
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)|<img [^>]*src=\"([^\"]+)\"")
+
+
+def resolved(source: Path, chapter: Path) -> str:
+    """A chapter's text with its includes (whole files only) put in, for the H1 check."""
+    text = chapter.read_text(encoding="utf-8")
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    match = INCLUDE.fullmatch(first.strip())
+    if match and not match.group(2):
+        return (chapter.parent / match.group(1)).read_text(encoding="utf-8")
+    return text
+
+
+def title_problems(source: Path):
+    summary = (source / "SUMMARY.md").read_text(encoding="utf-8")
+    for title, name in SUMMARY_ENTRY.findall(summary):
+        text = resolved(source, source / name)
+        h1 = next((l[2:].strip() for l in text.splitlines() if l.startswith("# ")), None)
+        if h1 != title:
+            yield name, f"its first heading is {h1!r}, but SUMMARY.md calls it {title!r}"
+
+
+def repeated_pictures(source: Path):
+    seen = {}
+    for chapter in sorted(source.glob("*.md")):
+        text = chapter.read_text(encoding="utf-8")
+        for include in INCLUDE.finditer(text):
+            included = chapter.parent / include.group(1)
+            if included.suffix == ".md" and included.is_file():
+                text += included.read_text(encoding="utf-8")
+        for match in IMAGE.finditer(text):
+            picture = Path(match.group(1) or match.group(2)).name
+            if picture in seen:
+                yield chapter.name, f"shows {picture}, which {seen[picture]} already shows"
+            seen.setdefault(picture, chapter.name)
+
+
 def main():
     book = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/book")
     if not book.is_dir():
@@ -61,6 +101,13 @@ def main():
         print(f"{chapter}: {problem}")
     if bad_includes:
         sys.exit(f"{len(bad_includes)} broken include(s) in the book")
+    bad_pages = list(title_problems(book.parent / "src")) + list(
+        repeated_pictures(book.parent / "src")
+    )
+    for chapter, problem in bad_pages:
+        print(f"{chapter}: {problem}")
+    if bad_pages:
+        sys.exit(f"{len(bad_pages)} chapter title or picture problem(s) in the book")
     broken = list(broken_links(book))
     for page, target in broken:
         print(f"{page}: broken link {target}")

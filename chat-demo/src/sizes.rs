@@ -47,9 +47,9 @@ pub fn print() -> io::Result<()> {
     println!();
     println!(
         "A thread reserves a whole stack up front and keeps every page it ever touched, for \
-         each of its two threads (reader and writer); a future is exactly as big as the locals \
-         alive at its .await, a size the compiler knows, and most of it here is the {} byte \
-         read buffer.",
+         each of its two threads (reader and writer); a future's size is fixed by the compiler: \
+         enough for the locals alive at whichever .await needs the most (not a minimal \
+         layout), and most of it here is the {} byte read buffer.",
         async_fn::READ_BUFFER
     );
     Ok(())
