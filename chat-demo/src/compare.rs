@@ -783,8 +783,30 @@ fn markdown_table(rows: &[Row]) -> String {
     out
 }
 
+/// The command line as run, less `--out-dir DIR` (where the page went says nothing about the
+/// run, and may be a private path).
+fn command_without_out_dir() -> String {
+    let mut words = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--out-dir" {
+            args.next();
+        } else if !arg.starts_with("--out-dir=") {
+            words.push(arg);
+        }
+    }
+    words.join(" ")
+}
+
 fn markdown_page(table: &str, args: &CompareArgs, elapsed: Duration) -> String {
-    let command: Vec<String> = std::env::args().skip(1).collect();
+    let command = command_without_out_dir();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=7", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
     let cpus = thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -812,7 +834,7 @@ fn markdown_page(table: &str, args: &CompareArgs, elapsed: Duration) -> String {
         .unwrap_or(0);
     format!(
         "# chat-demo compare\n\n\
-         `chat-demo {}` took {:.0} s on Linux {kernel}, {cpus} CPUs ({model}), {memory} GiB of \
+         `chat-demo {}` at commit {commit} took {:.0} s on Linux {kernel}, {cpus} CPUs ({model}), {memory} GiB of \
          memory.\n\n\
          Each row: the server with that many idle logged-in connections (held by other \
          processes), measured once it had gone quiet: resident memory (VmRSS), RSS per \
@@ -821,7 +843,7 @@ fn markdown_page(table: &str, args: &CompareArgs, elapsed: Duration) -> String {
          conversation among {} more clients ({} messages each, 10 per second, every message \
          broadcast to the whole crowd). See chat-demo/README.md, `chat-demo compare`.\n\n\
          {table}\n![memory per connection and p99 latency against connections](compare.svg)\n",
-        command.join(" "),
+        command,
         elapsed.as_secs_f64(),
         args.clients,
         args.messages,

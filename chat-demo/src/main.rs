@@ -111,6 +111,11 @@ struct ServeArgs {
     /// Stack size of each thread, in bytes (threads mode only; default: the std default).
     #[arg(long)]
     stack_size: Option<usize>,
+    /// Most threads at once (threads mode only; each connection takes two). Default: what
+    /// the kernel's limit on memory mappings (vm.max_map_count) lets this process start, with
+    /// a fifth kept spare.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(3..))]
+    max_threads: Option<u64>,
 }
 
 /// `serve` with every option at its default: what `chat-demo` with no arguments runs.
@@ -178,6 +183,9 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
     if args.stack_size.is_some() && args.mode != Mode::Threads {
         eprintln!("chat-demo: --stack-size only applies to --mode threads; ignoring it");
     }
+    if args.max_threads.is_some() && args.mode != Mode::Threads {
+        eprintln!("chat-demo: --max-threads only applies to --mode threads; ignoring it");
+    }
     let listener = server::bind_listener(args.addr).map_err(|err| {
         std::io::Error::new(err.kind(), format!("cannot listen on {}: {err}", args.addr))
     })?;
@@ -190,7 +198,13 @@ fn serve(args: ServeArgs) -> std::io::Result<()> {
         }
     };
     match args.mode {
-        Mode::Threads => threads::serve(listener, limits, args.stack_size),
+        Mode::Threads => {
+            let threads = threads::Threads {
+                stack_size: args.stack_size,
+                max_threads: args.max_threads.map(|n| n as usize),
+            };
+            threads::serve(listener, limits, threads)
+        }
         Mode::Callbacks => callbacks::serve(listener, limits),
         Mode::StateMachine => state_machine::serve(listener, limits),
         Mode::Async => async_fn::serve(listener, web, limits),

@@ -20,12 +20,12 @@
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::protocol::{Frame, LineReader};
+use crate::protocol::{say, Frame, LineReader};
 use crate::room::{ClientId, Flow, Limits, Line, OutQueue, Outbox, Overflow, Room};
 use crate::server::{self, BackoffReport, LINGER, SHUTDOWN_FLUSH_LIMIT};
 
@@ -150,11 +150,106 @@ impl Live {
     }
 }
 
-/// Runs the server in this mode until SIGINT/SIGTERM. `stack_size` is each thread's stack
-/// (`None`: the standard library's default, 2 MiB).
-pub fn serve(listener: TcpListener, limits: Limits, stack_size: Option<usize>) -> io::Result<()> {
+/// How this mode starts threads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Threads {
+    /// Each thread's stack (`None`: the standard library's default, 2 MiB).
+    pub stack_size: Option<usize>,
+    /// Most threads at once (`None`: what [`threads_the_kernel_allows`] finds).
+    pub max_threads: Option<usize>,
+}
+
+/// Memory mappings one thread takes: its stack and the guard page under it, and the signal
+/// stack (with its own guard page) the standard library gives every thread it starts.
+/// Measured with `examples/thread_cost N 64` under vm.max_map_count = 65,530: 16,350 threads
+/// start, 16,400 do not, and a thread whose signal stack cannot be mapped aborts the whole
+/// process (it cannot even report it), so the limit must never be reached.
+const MAPPINGS_PER_THREAD: usize = 4;
+
+/// Four fifths of the threads the kernel's limit on memory mappings lets one process start
+/// (the rest is for the program itself: its libraries, the allocator's arenas). `None` if
+/// the limit cannot be read.
+pub fn threads_the_kernel_allows() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
+    let mappings: usize = text.trim().parse().ok()?;
+    Some(mappings / MAPPINGS_PER_THREAD * 4 / 5)
+}
+
+/// Counts the threads this mode has started and not yet finished. Invariant: never above
+/// `max`; a thread is counted before it is started (see [`ThreadBudget::spawn`]).
+struct ThreadBudget {
+    live: AtomicUsize,
+    max: usize,
+    stack_size: Option<usize>,
+}
+
+/// Gives a thread's place in the budget back when the thread ends (or never started).
+struct BudgetSlot(Arc<ThreadBudget>);
+
+impl Drop for BudgetSlot {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl ThreadBudget {
+    /// Starts `body` on a new thread if the budget has room; `None` if it has not (or the
+    /// system refused the thread).
+    fn spawn(
+        self: &Arc<Self>,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Option<thread::JoinHandle<()>> {
+        let taken = self.live.fetch_add(1, Ordering::SeqCst);
+        let slot = BudgetSlot(self.clone());
+        if taken >= self.max {
+            return None; // `slot` gives the place back
+        }
+        let mut builder = thread::Builder::new();
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        match builder.spawn(move || {
+            let _slot = slot;
+            body();
+        }) {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                eprintln!("chat-demo: could not start a thread for a connection: {err}");
+                None
+            }
+        }
+    }
+}
+
+/// The most connections the room may hold with `max_threads` threads: two threads each, and
+/// a tenth of the threads kept for the short-lived ones that tell a connection past that
+/// number `! server full`.
+fn connections_for(max_threads: usize) -> usize {
+    (max_threads - (max_threads / 10).max(1)) / 2
+}
+
+/// Runs the server in this mode until SIGINT/SIGTERM.
+pub fn serve(listener: TcpListener, limits: Limits, threads: Threads) -> io::Result<()> {
     let signals = server::register_shutdown_signals()?;
     server::announce("threads", listener.local_addr()?);
+    let max_threads = threads
+        .max_threads
+        .or_else(threads_the_kernel_allows)
+        .unwrap_or(usize::MAX);
+    let mut limits = limits;
+    if max_threads < usize::MAX && connections_for(max_threads) < limits.max_clients {
+        limits.max_clients = connections_for(max_threads);
+        eprintln!(
+            "chat-demo: threads mode: at most {max_threads} threads here, so at most {} \
+             connections (two threads each); one more is told \"! server full\"",
+            limits.max_clients
+        );
+    }
+    let budget = Arc::new(ThreadBudget {
+        live: AtomicUsize::new(0),
+        max: max_threads,
+        stack_size: threads.stack_size,
+    });
     let room: SharedRoom = Arc::new(Mutex::new(Room::new(limits.clone())));
     let live = Arc::new(Live::default());
     let stopping = Arc::new(AtomicBool::new(false));
@@ -182,16 +277,16 @@ pub fn serve(listener: TcpListener, limits: Limits, stack_size: Option<usize>) -
         // Chat lines are small and the writer already batches them: send at once rather than
         // wait for the previous segment's acknowledgement (Nagle).
         let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
         let connection = Connection {
-            stream: Arc::new(stream),
+            stream: stream.clone(),
             room: room.clone(),
             limits: limits.clone(),
-            stack_size,
+            budget: budget.clone(),
             _live: LiveGuard::new(&live),
         };
-        let started = spawn_thread(stack_size, move || connection.run());
-        if let Err(err) = started {
-            eprintln!("chat-demo: could not start a thread for a connection: {err}");
+        if budget.spawn(move || connection.run()).is_none() {
+            refuse_here(&stream);
         }
     }
     // Every client was told; wait for the last one to close (or give up).
@@ -210,15 +305,21 @@ fn stop(listener: &TcpListener, room: &SharedRoom, stopping: &AtomicBool) {
     with_room(room, |room| room.shutdown());
 }
 
-fn spawn_thread(
-    stack_size: Option<usize>,
-    body: impl FnOnce() + Send + 'static,
-) -> io::Result<thread::JoinHandle<()>> {
-    let mut builder = thread::Builder::new();
-    if let Some(size) = stack_size {
-        builder = builder.stack_size(size);
+/// Tells a connection that no thread is free for it, from the accepting thread: one short
+/// write and a close. The accept loop must not wait on one client, so instead of lingering it
+/// reads away only what has already arrived (unread input would turn the close into a reset,
+/// and the reset could destroy the line before the client reads it).
+fn refuse_here(stream: &TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = (&*stream).write_all(say::server_full().as_bytes());
+    let _ = stream.set_nonblocking(true);
+    let mut scratch = [0u8; READ_BUFFER];
+    for _ in 0..16 {
+        if !matches!((&*stream).read(&mut scratch), Ok(n) if n > 0) {
+            break;
+        }
     }
-    builder.spawn(body)
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// What a connection's thread starts with.
@@ -226,7 +327,7 @@ struct Connection {
     stream: Arc<TcpStream>,
     room: SharedRoom,
     limits: Limits,
-    stack_size: Option<usize>,
+    budget: Arc<ThreadBudget>,
     /// Counts the connection as open until its thread is done.
     _live: LiveGuard,
 }
@@ -244,9 +345,9 @@ impl Connection {
         };
         let writer = {
             let (stream, outbox) = (self.stream.clone(), outbox.clone());
-            spawn_thread(self.stack_size, move || write_outbox(&stream, &outbox))
+            self.budget.spawn(move || write_outbox(&stream, &outbox))
         };
-        let Ok(writer) = writer else {
+        let Some(writer) = writer else {
             with_room(&self.room, |room| room.disconnect(id));
             write_outbox(&self.stream, &outbox);
             return;

@@ -82,6 +82,34 @@ fn server_full_while_still_sending_reads_why() {
     });
 }
 
+/// Threads mode with its threads used up: the server must refuse with a line, not abort. (Its
+/// default budget comes from vm.max_map_count: past ~16,380 threads on a 65,530 limit, a new
+/// thread cannot map its signal stack and the whole process aborts.) With `--max-threads 5`
+/// the room holds two connections (four threads); a third is refused by a thread of its own,
+/// which lingers; a fourth then finds no thread free and is refused by the accepting thread.
+#[test]
+fn threads_mode_out_of_threads_refuses_with_a_line_and_keeps_serving() {
+    let mut server = Server::start("threads", &["--max-threads", "5"]);
+    let mut alice = Client::login(&server, "alice");
+    let _bob = Client::login(&server, "bob");
+    alice.expect_line("* bob joined");
+    let mut third = Client::connect(&server, "third");
+    third.expect_line("! server full");
+    let mut fourth = Client::connect(&server, "fourth");
+    fourth.expect_line("! server full");
+    fourth.expect_eof();
+    third.shutdown_write();
+    third.expect_eof();
+    assert_eq!(
+        server.stderr_count("at most 5 threads here, so at most 2 connections"),
+        1,
+        "the server says its limit once: {:?}",
+        server.stderr()
+    );
+    // Still serving: the room still works for those inside it.
+    alice.expect_who(&["alice", "bob"]);
+}
+
 #[test]
 fn a_slow_reader_still_sending_is_told_why_and_the_others_see_it_leave_once() {
     const PAYLOAD: usize = 1000;
