@@ -6,6 +6,8 @@
 - Every link and image in the built pages (docs/book) must point to a file that exists.
 - Every chapter's first heading must be its title in SUMMARY.md, and no picture may be shown
   by two chapters.
+- Every chapter (not the introduction, not an appendix) ends with at least two exercises,
+  headings that begin with "Exercise"; the book has at least 20.
 
 Usage: python3 docs/check_links.py docs/book
 """
@@ -92,6 +94,23 @@ def repeated_pictures(source: Path):
             seen.setdefault(picture, chapter.name)
 
 
+EXERCISE = re.compile(r"^#{2,4} Exercise\b", re.M)
+
+
+def exercise_problems(source: Path):
+    summary = (source / "SUMMARY.md").read_text(encoding="utf-8")
+    total = 0
+    for title, name in SUMMARY_ENTRY.findall(summary):
+        if title.startswith("Appendix"):
+            continue
+        count = len(EXERCISE.findall(resolved(source, source / name)))
+        total += count
+        if count < 2:
+            yield name, f"has {count} exercise(s); every chapter needs at least two"
+    if total < 20:
+        yield "SUMMARY.md", f"the book has {total} exercises; it needs at least 20"
+
+
 def main():
     book = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/book")
     if not book.is_dir():
@@ -101,13 +120,16 @@ def main():
         print(f"{chapter}: {problem}")
     if bad_includes:
         sys.exit(f"{len(bad_includes)} broken include(s) in the book")
-    bad_pages = list(title_problems(book.parent / "src")) + list(
-        repeated_pictures(book.parent / "src")
+    source = book.parent / "src"
+    bad_pages = (
+        list(title_problems(source))
+        + list(repeated_pictures(source))
+        + list(exercise_problems(source))
     )
     for chapter, problem in bad_pages:
         print(f"{chapter}: {problem}")
     if bad_pages:
-        sys.exit(f"{len(bad_pages)} chapter title or picture problem(s) in the book")
+        sys.exit(f"{len(bad_pages)} problem(s) with titles, pictures or exercises in the book")
     broken = list(broken_links(book))
     for page, target in broken:
         print(f"{page}: broken link {target}")

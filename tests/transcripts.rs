@@ -396,3 +396,44 @@ fn shapes_ignore_figures_but_not_words() {
     assert!(in_order(&lines(&["a", "c"]), &lines(&["a", "b", "c"])));
     assert!(!in_order(&lines(&["c", "a"]), &lines(&["a", "b", "c"])));
 }
+
+/// The READMEs cannot include files, so where one shows a program's output it says which
+/// transcript it copies, on the line before the fence: `<!-- transcript: sizes.txt -->`. The
+/// copy must be the transcript's output, line for line (the transcript itself is checked
+/// against its program above).
+#[test]
+fn readme_copies_of_transcripts_are_exact() {
+    let mut copies = 0;
+    for readme in ["README.md", "chat-demo/README.md", "runtime/README.md"] {
+        let Ok(text) = std::fs::read_to_string(root().join(readme)) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(name) = line
+                .trim()
+                .strip_prefix("<!-- transcript: ")
+                .and_then(|rest| rest.strip_suffix(" -->"))
+            else {
+                continue;
+            };
+            let transcript = parse(&root().join("docs/src/runs").join(name));
+            assert!(
+                lines.get(i + 1).is_some_and(|l| l.starts_with("```")),
+                "{readme}: a fence must follow the transcript marker for {name}"
+            );
+            let block: Vec<String> = lines[i + 2..]
+                .iter()
+                .take_while(|l| !l.starts_with("```"))
+                .map(|l| l.to_string())
+                .collect();
+            let body: Vec<String> = transcript.body.clone();
+            assert_eq!(
+                block, body,
+                "{readme}: the copy of {name} differs from the transcript (update the copy)"
+            );
+            copies += 1;
+        }
+    }
+    assert!(copies > 0, "no README copies a transcript: is the marker still there?");
+}
