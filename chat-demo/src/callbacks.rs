@@ -209,6 +209,7 @@ impl Server {
     }
     // ANCHOR_END: run
 
+    // ANCHOR: poll_timeout
     /// How long the poll may wait: until the next deadline, or not at all if reads are pending.
     fn poll_timeout(&self) -> Option<Duration> {
         if !self.read_again.is_empty() {
@@ -223,6 +224,7 @@ impl Server {
         let next = deadlines.into_iter().flatten().min()?;
         Some(next.saturating_duration_since(Instant::now()))
     }
+    // ANCHOR_END: poll_timeout
 
     /// The listener is readable: accept every waiting connection.
     fn on_acceptable(&mut self) {
@@ -275,6 +277,7 @@ impl Server {
         let id = self.room.connect(outbox);
         let serial = self.next_serial;
         self.next_serial += 1;
+        // ANCHOR: login_deadline_insert
         if id.is_some() {
             self.login_deadlines.insert((
                 Instant::now() + self.limits.login_timeout,
@@ -282,6 +285,7 @@ impl Server {
                 serial,
             ));
         }
+        // ANCHOR_END: login_deadline_insert
         entry.insert(Conn {
             stream,
             serial,
@@ -351,6 +355,7 @@ impl Server {
         }
     }
 
+    // ANCHOR: on_writable
     /// A connection is writable (or its queue changed): write until the queue is empty or the
     /// socket is full; once the room closed the queue and all is written, start lingering.
     fn on_writable(&mut self, token: usize) {
@@ -396,6 +401,7 @@ impl Server {
             }
         }
     }
+    // ANCHOR_END: on_writable
 
     // ANCHOR: lingering
     /// Everything was written: send end of file, then read and drop until the client's own
@@ -454,6 +460,7 @@ impl Server {
         }
     }
 
+    // ANCHOR: on_timers
     /// Login and closing deadlines that passed, and the end of an accept back-off.
     fn on_timers(&mut self) {
         let now = Instant::now();
@@ -498,6 +505,7 @@ impl Server {
         }
         None
     }
+    // ANCHOR_END: on_timers
 
     /// SIGINT/SIGTERM: close the door, say goodbye to everyone, then stop once every
     /// connection is closed.

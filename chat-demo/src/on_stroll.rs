@@ -95,6 +95,7 @@ impl TaskOutbox {
         })
     }
 
+    // ANCHOR: poll_work
     /// Ready when there are lines to write or the connection is closing.
     pub fn poll_work(&self, cx: &mut Context<'_>) -> Poll<()> {
         let queue = self.queue.borrow();
@@ -105,6 +106,7 @@ impl TaskOutbox {
             Poll::Pending
         }
     }
+    // ANCHOR_END: poll_work
 
     /// Ready once the room has ended the connection (the client left, was cut off, or the
     /// server is stopping): the reader stops reading for the room then.
@@ -159,12 +161,14 @@ impl TaskOutbox {
     }
 }
 
+// ANCHOR: outbox_push
 impl Outbox for Rc<TaskOutbox> {
     fn push(&self, line: &Line) -> Result<(), Overflow> {
         self.queue.borrow_mut().push(line)?;
         self.wake(&self.writer);
         Ok(())
     }
+    // ANCHOR_END: outbox_push
 
     fn close(&self) {
         self.queue.borrow_mut().close();

@@ -98,6 +98,7 @@ impl HandleClient {
         }
     }
 
+    // ANCHOR: start
     /// The code before the first `.await`: join the room, start the writer.
     fn start(stream: TcpStream, shared: Rc<Shared>, live: LiveGuard) -> HandleClient {
         let stream = Rc::new(stream);
@@ -123,6 +124,7 @@ impl HandleClient {
             login,
         }))
     }
+    // ANCHOR_END: start
 
     /// The start of `finish_writer(writer, &outbox)`: how long it may wait.
     fn flushing(
@@ -139,6 +141,15 @@ impl HandleClient {
         }
     }
 }
+
+// ANCHOR: unpin
+// `HandleClient` keeps no reference into itself between polls (its fields are owned values,
+// `Rc`s and a `Box`), so it is `Unpin`; this fails to compile the day that stops being true.
+const _: () = {
+    fn assert_unpin<T: Unpin>() {}
+    let _ = assert_unpin::<HandleClient>;
+};
+// ANCHOR_END: unpin
 
 // ANCHOR: poll
 impl Future for HandleClient {

@@ -262,6 +262,7 @@ pub fn serve(listener: TcpListener, limits: Limits, threads: Threads) -> io::Res
         });
     }
     let mut report = BackoffReport::default();
+    // ANCHOR: accept_loop
     loop {
         let stream = match listener.accept() {
             Ok((stream, _peer)) => stream,
@@ -289,6 +290,7 @@ pub fn serve(listener: TcpListener, limits: Limits, threads: Threads) -> io::Res
             refuse_here(&stream);
         }
     }
+    // ANCHOR_END: accept_loop
     // Every client was told; wait for the last one to close (or give up).
     if !live.wait_until_none(SHUTDOWN_FLUSH_LIMIT) {
         eprintln!("chat-demo: some clients did not read their last lines; closing anyway");
@@ -332,6 +334,7 @@ struct Connection {
     _live: LiveGuard,
 }
 
+// ANCHOR: connection_run
 impl Connection {
     /// The connection's thread: join the room, start the writer, read until the client leaves.
     fn run(self) {
@@ -358,6 +361,7 @@ impl Connection {
         let _ = writer.join();
     }
 }
+// ANCHOR_END: connection_run
 
 // ANCHOR: handle_client
 /// Reads lines until the client leaves, handing each to the room. All of the connection's

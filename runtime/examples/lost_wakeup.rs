@@ -39,6 +39,7 @@ struct Flag {
     keep_waker: bool,
 }
 
+// ANCHOR: flag_poll
 impl Future for Flag {
     type Output = ();
 
@@ -53,7 +54,9 @@ impl Future for Flag {
         Poll::Pending // Broken version: a Pending that nobody will ever follow up.
     }
 }
+// ANCHOR_END: flag_poll
 
+// ANCHOR: set
 /// Sets the flag and wakes whoever waits for it (if they left a waker).
 fn set(shared: &RefCell<Shared>) {
     let waiter = {
@@ -65,7 +68,9 @@ fn set(shared: &RefCell<Shared>) {
         waiter.wake();
     }
 }
+// ANCHOR_END: set
 
+// ANCHOR: main
 fn main() {
     let keep_waker = std::env::args().any(|arg| arg == "fixed");
     stroll::block_on(async move {
@@ -81,3 +86,4 @@ fn main() {
         println!("the waiter saw the flag: done");
     });
 }
+// ANCHOR_END: main

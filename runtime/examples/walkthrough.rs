@@ -14,6 +14,7 @@ use std::time::Duration;
 use stroll::net::{TcpListener, TcpStream};
 use stroll::task::Builder;
 
+// ANCHOR: main
 fn main() {
     let got = stroll::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -34,3 +35,4 @@ fn main() {
     });
     println!("the reader got {got} bytes");
 }
+// ANCHOR_END: main

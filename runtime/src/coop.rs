@@ -43,6 +43,7 @@ pub(crate) fn end_poll() {
     BUDGET.with(|budget| budget.set(None));
 }
 
+// ANCHOR: budget
 /// May an operation go ahead? `Pending` (after waking the task, so that it runs again on the
 /// next turn of the loop) when the current poll's budget is spent.
 pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
@@ -62,6 +63,7 @@ pub(crate) fn spend() {
         }
     });
 }
+// ANCHOR_END: budget
 
 /// The task being polled gives the loop back so that others, and the reactor, get a turn.
 pub(crate) fn give_way() {

@@ -113,6 +113,7 @@ impl Reactor {
         Ok((reactor, interrupt))
     }
 
+    // ANCHOR: wait
     /// Blocks in `epoll_wait` for at most `timeout` (`None`: until an event comes), then records
     /// the readiness each event reports and collects the wakers of the tasks waiting for it,
     /// with the event, into `to_wake`. The caller wakes them, once no borrow is held.
@@ -171,6 +172,7 @@ impl Reactor {
             }
         }
     }
+    // ANCHOR_END: wait
 
     /// Registers `io` for both directions and returns its key (also its mio token).
     fn register(&self, io: &mut impl mio::event::Source, source: Source) -> io::Result<usize> {
@@ -200,6 +202,7 @@ impl Reactor {
         drop(state); // Its wakers are dropped after the borrow ends.
     }
 
+    // ANCHOR: poll_ready
     /// Is `key` ready in `dir`? If not, stores `cx`'s waker to be woken by the next event.
     fn poll_ready(&self, key: usize, dir: Direction, cx: &mut Context<'_>) -> Poll<()> {
         let mut sources = self.sources.borrow_mut();
@@ -221,6 +224,7 @@ impl Reactor {
         }
         Poll::Pending
     }
+    // ANCHOR_END: poll_ready
 
     /// Removes the waiter of `dir` that wakes the same task as `waker`, if there is one (its
     /// operation was dropped before the event came).
@@ -348,6 +352,7 @@ impl<S: mio::event::Source> IoSource<S> {
     }
     // ANCHOR_END: poll_io
 
+    // ANCHOR: short_transfer
     /// Records that an operation in `dir` moved fewer bytes than it asked for.
     ///
     /// For a stream socket that means the kernel buffer was drained (read) or filled (write),
@@ -356,6 +361,7 @@ impl<S: mio::event::Source> IoSource<S> {
     pub(crate) fn short_transfer(&self, dir: Direction) {
         self.reactor.clear_ready(self.key, dir, false);
     }
+    // ANCHOR_END: short_transfer
 
     /// An operation in `dir` as a future: `poll` is called until it is ready (it normally
     /// calls [`IoSource::poll_io`]). Dropping the future before then takes back the waker it

@@ -52,10 +52,12 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<Runtime>>> = const { RefCell::new(None) };
 }
 
+// ANCHOR: io_check_interval
 /// While tasks are ready to run, the loop asks the reactor for events only once every this
 /// many polls (tokio checks every 61), unless a task gave way: the system call costs more than
 /// many polls.
 const IO_CHECK_INTERVAL: u32 = 61;
+// ANCHOR_END: io_check_interval
 
 /// Source of runtime ids; each runtime takes the next one.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
@@ -333,6 +335,7 @@ impl Runtime {
     }
     // ANCHOR_END: run_task
 
+    // ANCHOR: compute_timeout
     /// Phase 3: zero if something is ready to run, else the time to the next timer, else
     /// `None` (sleep until an I/O event or a wake from another thread).
     fn compute_timeout(&self) -> Option<Duration> {
@@ -342,6 +345,7 @@ impl Runtime {
         let next = self.timers.next_deadline()?;
         Some(next.saturating_duration_since(Instant::now()))
     }
+    // ANCHOR_END: compute_timeout
 
     // ANCHOR: wait_for_io
     /// Phase 4: waits in the reactor, then wakes the tasks whose sockets became ready.
@@ -397,6 +401,7 @@ impl Runtime {
     }
     // ANCHOR_END: deadlock
 
+    // ANCHOR: fire_timers
     /// Phase 5: wakes every sleeper whose deadline has passed, earliest first.
     fn fire_timers(&self) {
         if self.timers.is_empty() {
@@ -411,6 +416,7 @@ impl Runtime {
         self.observer.waking_because(WakeCause::Other);
         *self.fired.borrow_mut() = fired;
     }
+    // ANCHOR_END: fire_timers
 
     /// Phase 6: queues the tasks that other threads woke since the last turn.
     fn take_remote_wakes(&self) {
@@ -427,6 +433,7 @@ impl Runtime {
         *self.remote_keys.borrow_mut() = keys;
     }
 
+    // ANCHOR: queue_spawned
     /// Adds a task to the table and queues it for its first poll.
     pub(crate) fn spawn(&self, label: TaskLabel, cell: BoxedCell) -> TaskKey {
         let key = self.tasks.insert(cell);
@@ -434,6 +441,7 @@ impl Runtime {
         self.run_queue.push_spawned(key);
         key
     }
+    // ANCHOR_END: queue_spawned
 
     /// Ends the runtime: drops every task still pending, forgets timers and closes the inbox
     /// of remote wakes.

@@ -161,6 +161,7 @@ where
         .spawn(blocking::run(f))
 }
 
+// ANCHOR: task_cell_struct
 pin_project! {
     /// A task as the table stores it: the user's future while it runs, then its output until
     /// the handle takes it.
@@ -172,6 +173,7 @@ pin_project! {
         output: Option<F::Output>,
     }
 }
+// ANCHOR_END: task_cell_struct
 
 // ANCHOR: task_cell
 impl<F> ErasedCell for TaskCell<F>

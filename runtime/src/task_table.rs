@@ -379,6 +379,7 @@ impl TaskTable {
         .collect()
     }
 
+    // ANCHOR: nothing_can_wake
     /// Can no live task, nor the `block_on` future (`main`), ever be woken? True when none is
     /// queued and each one's waker is held by nobody but this table: by the task itself, or as
     /// the join waiter of another task (which waits too).
@@ -413,6 +414,7 @@ impl TaskTable {
         fence(Ordering::Acquire);
         stuck
     }
+    // ANCHOR_END: nothing_can_wake
 
     /// Drops every live task, in id order, and every result not yet read. Destructors of
     /// dropped tasks may spawn or wake; what they spawn is dropped too.

@@ -136,6 +136,7 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
     }
 }
 
+// ANCHOR: timeout
 pin_project! {
     /// The future returned by [`timeout`].
     #[must_use = "futures do nothing unless you .await them"]
@@ -160,6 +161,7 @@ impl<F: Future> Future for Timeout<F> {
         Poll::Ready(Err(Elapsed(())))
     }
 }
+// ANCHOR_END: timeout
 
 /// Errors of this module, where tokio keeps them (`stroll::time::error::Elapsed`).
 pub mod error {

@@ -247,6 +247,7 @@ impl TaskWaker {
         self.scheduled.store(false, Ordering::Release);
     }
 
+    // ANCHOR: is_unreachable
     /// Can nothing but the runtime wake this task? True when nobody else holds a clone of the
     /// waker and the task is not queued: the task will never be polled again. (The deadlock
     /// check, `TaskTable::nothing_can_wake`, also counts clones held as join waiters in the
@@ -254,6 +255,7 @@ impl TaskWaker {
     pub(crate) fn is_unreachable(waker: &Arc<TaskWaker>) -> bool {
         Arc::strong_count(waker) == 1 && !waker.is_scheduled()
     }
+    // ANCHOR_END: is_unreachable
 
     /// Is the task queued (woken and not yet polled)?
     pub(crate) fn is_scheduled(&self) -> bool {

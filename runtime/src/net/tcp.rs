@@ -160,6 +160,7 @@ impl TcpStream {
         Ok(())
     }
 
+    // ANCHOR: poll_read
     /// The polling form of [`read`](TcpStream::read).
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
@@ -173,6 +174,7 @@ impl TcpStream {
         }
         result
     }
+    // ANCHOR_END: poll_read
 
     /// The polling form of [`write`](TcpStream::write).
     pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
