@@ -6,7 +6,7 @@
 use std::io;
 use std::mem::size_of;
 
-use crate::{async_fn, on_stroll, room, state_machine, threads};
+use crate::{async_fn, callbacks, on_stroll, room, state_machine, threads};
 
 /// Prints the table.
 pub fn print() -> io::Result<()> {
@@ -35,6 +35,11 @@ pub fn print() -> io::Result<()> {
     println!(
         "  {:<48} {:>10}",
         "state machine: struct WriteOutbox", machine_writer
+    );
+    println!(
+        "  {:<48} {:>10}",
+        "callbacks: struct Conn",
+        size_of::<callbacks::Conn>()
     );
     println!(
         "  {:<48} {:>10}",
