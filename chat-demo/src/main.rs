@@ -4,7 +4,7 @@
 //!   With no arguments at all, `chat-demo` serves `--mode async` on 127.0.0.1:7878.
 //! - `chat-demo sizes`: how much memory one connection's state takes in each style.
 //! - `chat-demo timeline trace.json -o timeline.svg`: draws a trace recorded with
-//!   `STROLL_TRACE=trace.json` as an SVG timeline.
+//!   `STROLL_TRACE=trace.json` as an SVG timeline (`--from-us A --to-us B`: only that window).
 //! - `chat-demo swarm`: a load generator on stroll: many clients chat, every message is
 //!   checked (complete, in order) and timed.
 //! - `chat-demo compare`: runs every server mode under a growing crowd of idle connections and
@@ -57,6 +57,12 @@ enum Command {
         /// Where to write the SVG.
         #[arg(short, long, default_value = "timeline.svg")]
         output: std::path::PathBuf,
+        /// Zoom in: draw from this many microseconds after the trace began (with --to-us).
+        #[arg(long, requires = "to_us")]
+        from_us: Option<f64>,
+        /// Zoom in: draw up to this many microseconds after the trace began.
+        #[arg(long, requires = "from_us")]
+        to_us: Option<f64>,
     },
     /// Load a server: many clients log in and chat; every message is checked and timed.
     Swarm(swarm::SwarmArgs),
@@ -159,7 +165,12 @@ fn main() -> ExitCode {
     {
         Command::Serve(args) => serve(args),
         Command::Sizes => sizes::print(),
-        Command::Timeline { trace, output } => timeline::render_file(&trace, &output),
+        Command::Timeline {
+            trace,
+            output,
+            from_us,
+            to_us,
+        } => timeline::render_file(&trace, &output, from_us.zip(to_us)),
         Command::Swarm(args) => swarm::run(args),
         Command::Compare(args) => compare::run(args),
         Command::SwarmWorker { plan } => swarm::run_worker_process(&plan),

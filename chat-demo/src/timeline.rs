@@ -7,6 +7,11 @@
 //! another thread). Hover over a bar or mark for its details. Read it top to bottom at one
 //! moment and you see one thread interleaving many clients: only one bar is ever lit.
 //!
+//! `--from-us A --to-us B` zooms in: only the stretch from A to B microseconds after the trace
+//! began is drawn (bars cut at its edges, lanes with nothing in it left out), the axis is in
+//! microseconds, and bars and marks carry their labels as text, so the picture reads without
+//! hovering. A window of a few hundred microseconds shows single polls as wide bars.
+//!
 //! The trace format is the one `STROLL_TRACE` writes (Chrome Trace Event Format, see
 //! `runtime/observe/trace.rs`); a trace cut short (the program was killed) is read up to its last
 //! complete event.
@@ -30,17 +35,30 @@ const TOP: f64 = 50.0;
 struct Lane {
     name: String,
     sort_index: i64,
-    /// Polls (or waits): (start µs, duration µs, label, ready).
-    bars: Vec<(f64, f64, String, bool)>,
+    /// Polls (or waits): (start µs, duration µs, label, ready, whole duration µs); the
+    /// duration drawn is shorter than the whole when a window cuts the bar.
+    bars: Vec<(f64, f64, String, bool, f64)>,
     /// Instant events: (time µs, kind, detail).
     marks: Vec<(f64, String, String)>,
 }
 
-/// Reads the trace at `input` and writes the SVG to `output`.
-pub fn render_file(input: &Path, output: &Path) -> io::Result<()> {
+/// A stretch of the trace to draw, in µs from its time zero: `(from, to)`.
+pub type Window = (f64, f64);
+
+/// Reads the trace at `input` and writes the SVG to `output`; with `window`, only that
+/// stretch of time.
+pub fn render_file(input: &Path, output: &Path, window: Option<Window>) -> io::Result<()> {
+    if let Some((from, to)) = window {
+        if !(from >= 0.0 && to > from) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the window needs 0 <= --from-us < --to-us",
+            ));
+        }
+    }
     let text = std::fs::read_to_string(input)?;
     let events = parse_trace(&text)?;
-    let svg = render(&events);
+    let svg = render_window(&events, window);
     std::fs::write(output, svg)?;
     println!(
         "wrote {} ({} events); open it in a browser",
@@ -76,10 +94,19 @@ pub fn parse_trace(text: &str) -> io::Result<Vec<Value>> {
     }
 }
 
-/// Draws the events as a self-contained SVG document.
-pub fn render(events: &[Value]) -> String {
-    let lanes = collect_lanes(events);
-    let (start, end) = time_span(events);
+/// Draws the events, or only those within `window`, as a self-contained SVG document.
+pub fn render_window(events: &[Value], window: Option<Window>) -> String {
+    let mut lanes = collect_lanes(events);
+    let (start, end) = window.unwrap_or_else(|| time_span(events));
+    if window.is_some() {
+        for (_, lane) in &mut lanes {
+            clip(lane, start, end);
+        }
+        lanes.retain(|(_, lane)| {
+            lane.name == "reactor" || !lane.bars.is_empty() || !lane.marks.is_empty()
+        });
+    }
+    let zoomed = window.is_some();
     let scale = PLOT_WIDTH / (end - start).max(1.0);
     let x = |t: f64| LABEL_WIDTH + (t - start) * scale;
     let height = TOP + LANE_HEIGHT * lanes.len() as f64 + 40.0;
@@ -91,16 +118,20 @@ pub fn render(events: &[Value]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="monospace" font-size="11">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let span = if zoomed {
+        format!("{:.0} µs, from {start:.0} to {end:.0} µs", end - start)
+    } else {
+        format!("{:.1} ms", (end - start) / 1000.0)
+    };
     let _ = writeln!(
         svg,
-        r#"<text x="10" y="18" font-size="14">stroll trace: {} lanes, {:.1} ms; bars are polls (green Ready, blue Pending) and reactor waits (grey); marks are wakes</text>"#,
+        r#"<text x="10" y="18" font-size="14">stroll trace: {} lanes, {span}; bars are polls (green Ready, blue Pending) and reactor waits (grey); marks are wakes</text>"#,
         lanes.len(),
-        (end - start) / 1000.0
     );
-    draw_axis(&mut svg, start, end, &x, height);
+    draw_axis(&mut svg, start, end, &x, height, zoomed);
     for (row, (tid, lane)) in lanes.iter().enumerate() {
         let y = TOP + row as f64 * LANE_HEIGHT;
-        draw_lane(&mut svg, *tid, lane, y, &x, scale);
+        draw_lane(&mut svg, *tid, lane, y, &x, scale, zoomed);
     }
     svg.push_str("</svg>\n");
     svg
@@ -133,7 +164,7 @@ fn collect_lanes(events: &[Value]) -> Vec<(u64, Lane)> {
                     .entry(tid)
                     .or_default()
                     .bars
-                    .push((ts, dur, label, ready));
+                    .push((ts, dur, label, ready, dur));
             }
             Some("i") if name != "end" => {
                 let detail = args
@@ -158,6 +189,16 @@ fn collect_lanes(events: &[Value]) -> Vec<(u64, Lane)> {
     let mut lanes: Vec<(u64, Lane)> = lanes.into_iter().collect();
     lanes.sort_by_key(|(tid, lane)| (lane.sort_index, *tid));
     lanes
+}
+
+/// Keeps only what `lane` shows between `from` and `to`, bars cut at the edges.
+fn clip(lane: &mut Lane, from: f64, to: f64) {
+    lane.bars.retain_mut(|(ts, dur, _, _, _)| {
+        let (start, end) = (ts.max(from), (*ts + *dur).min(to));
+        (*ts, *dur) = (start, end - start);
+        end > start || (end == start && start > from && start < to)
+    });
+    lane.marks.retain(|(ts, _, _)| *ts >= from && *ts <= to);
 }
 
 /// The first and last timestamps, in µs.
@@ -196,20 +237,36 @@ fn plain(value: &Value) -> String {
     }
 }
 
-/// Vertical grid lines with time labels.
-fn draw_axis(svg: &mut String, start: f64, end: f64, x: &dyn Fn(f64) -> f64, height: f64) {
+/// Vertical grid lines with time labels: milliseconds from the start, or, zoomed in,
+/// microseconds from the window's start.
+fn draw_axis(
+    svg: &mut String,
+    start: f64,
+    end: f64,
+    x: &dyn Fn(f64) -> f64,
+    height: f64,
+    zoomed: bool,
+) {
     let span = (end - start).max(1.0);
     let step = nice_step(span / 10.0);
-    let mut t = (start / step).ceil() * step;
+    let mut t = if zoomed {
+        start
+    } else {
+        (start / step).ceil() * step
+    };
     while t <= end {
         let px = x(t);
+        let label = if zoomed {
+            format!("+{:.0} µs", t - start)
+        } else {
+            format!("{:.1} ms", (t - start) / 1000.0)
+        };
         let _ = writeln!(
             svg,
-            r##"<line x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="#eee"/><text x="{px:.1}" y="{}" fill="#888">{:.1} ms</text>"##,
+            r##"<line x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="#eee"/><text x="{px:.1}" y="{}" fill="#888">{label}</text>"##,
             TOP - 6.0,
             height - 25.0,
             TOP - 10.0,
-            (t - start) / 1000.0
         );
         t += step;
     }
@@ -229,8 +286,16 @@ fn nice_step(raw: f64) -> f64 {
     nice * power
 }
 
-/// One lane: its name, its bars, its marks.
-fn draw_lane(svg: &mut String, tid: u64, lane: &Lane, y: f64, x: &dyn Fn(f64) -> f64, scale: f64) {
+/// One lane: its name, its bars, its marks; `labelled`: with their text beside them.
+fn draw_lane(
+    svg: &mut String,
+    tid: u64,
+    lane: &Lane,
+    y: f64,
+    x: &dyn Fn(f64) -> f64,
+    scale: f64,
+    labelled: bool,
+) {
     let name = if lane.name.is_empty() {
         format!("lane {tid}")
     } else {
@@ -250,7 +315,7 @@ fn draw_lane(svg: &mut String, tid: u64, lane: &Lane, y: f64, x: &dyn Fn(f64) ->
         LABEL_WIDTH + PLOT_WIDTH,
         y + LANE_HEIGHT
     );
-    for (ts, dur, label, ready) in &lane.bars {
+    for (ts, dur, label, ready, whole) in &lane.bars {
         let fill = if lane.name == "reactor" {
             "#bbbbbb"
         } else if *ready {
@@ -267,6 +332,16 @@ fn draw_lane(svg: &mut String, tid: u64, lane: &Lane, y: f64, x: &dyn Fn(f64) ->
             LANE_HEIGHT - 8.0,
             escape(label)
         );
+        if labelled && dur * scale > 70.0 {
+            // A bar the window cuts says so: its label is its whole length.
+            let cut = if *whole > dur + 0.01 { " (cut)" } else { "" };
+            let _ = writeln!(
+                svg,
+                r##"<text class="bar-label" x="{:.2}" y="{:.1}" fill="white">{whole:.0} µs{cut}</text>"##,
+                x(*ts) + 4.0,
+                y + 15.0,
+            );
+        }
     }
     for (ts, kind, detail) in &lane.marks {
         let color = mark_color(kind, detail);
@@ -278,6 +353,17 @@ fn draw_lane(svg: &mut String, tid: u64, lane: &Lane, y: f64, x: &dyn Fn(f64) ->
             escape(kind),
             escape(detail)
         );
+        if labelled {
+            let text = detail.trim_start_matches("cause: ");
+            let text = if kind == "wake" { text } else { kind.as_str() };
+            let _ = writeln!(
+                svg,
+                r#"<text class="mark-label" x="{:.2}" y="{:.1}" fill="{color}" font-size="10">{}</text>"#,
+                px + 4.0,
+                y + 8.0,
+                escape(text)
+            );
+        }
     }
     svg.push_str("</g>\n");
 }
@@ -316,6 +402,53 @@ mod tests {
         let text = "[\n{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"thread_name\",\"args\":{\"name\":\"a\"}},\n{\"ph\":\"X\",\"tid\":0,\"ts\":1.0,\"dur\":2.0,\"name\":\"p\",\"args\":{}},\n{\"ph\":\"i\",\"ti";
         let events = parse_trace(text).unwrap();
         assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn a_window_draws_only_what_happened_in_it() {
+        let text = r#"[
+{"ph":"M","pid":1,"tid":1,"name":"thread_name","args":{"name":"early"}},
+{"ph":"M","pid":1,"tid":2,"name":"thread_name","args":{"name":"reader"}},
+{"ph":"M","pid":1,"tid":4294967295,"name":"thread_name","args":{"name":"reactor"}},
+{"ph":"X","pid":1,"tid":1,"ts":10.0,"dur":5.0,"name":"early","args":{"result":"Pending"}},
+{"ph":"X","pid":1,"tid":4294967295,"ts":20.0,"dur":1000.0,"name":"wait","args":{"events":1}},
+{"ph":"i","pid":1,"tid":2,"ts":1030.0,"s":"t","name":"wake","args":{"cause":"readable tcp 127.0.0.1:9"}},
+{"ph":"X","pid":1,"tid":2,"ts":1040.0,"dur":100.0,"name":"reader","args":{"result":"Pending"}},
+{"ph":"X","pid":1,"tid":2,"ts":5000.0,"dur":100.0,"name":"reader","args":{"result":"Pending"}}
+]"#;
+        let events = parse_trace(text).unwrap();
+        let whole = render_window(&events, None);
+        assert_eq!(whole.matches(r#"class="bar""#).count(), 4);
+        assert!(whole.contains(r#"data-name="early""#));
+
+        let svg = render_window(&events, Some((1000.0, 1200.0)));
+        // The wait, cut at the window's left edge, and the first reader poll.
+        assert_eq!(svg.matches(r#"class="bar""#).count(), 2);
+        assert!(
+            !svg.contains(r#"data-name="early""#),
+            "a lane with nothing in the window goes"
+        );
+        assert!(svg.contains("from 1000 to 1200 µs"));
+        assert!(
+            svg.contains("+0 µs") && svg.contains("+200 µs"),
+            "the axis is in µs"
+        );
+        assert!(
+            svg.contains(">100 µs</text>"),
+            "a wide bar is labelled with its length"
+        );
+        assert!(
+            svg.contains(">readable tcp 127.0.0.1:9</text>"),
+            "a wake says its cause"
+        );
+        // The wait's bar starts at the left edge of the plot and is 20 µs long.
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let wait = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("bar") && n.attribute("fill") == Some("#bbbbbb"))
+            .unwrap();
+        assert_eq!(wait.attribute("x"), Some("260.00"));
+        assert_eq!(wait.attribute("width"), Some("140.00"));
     }
 
     #[test]
