@@ -79,6 +79,22 @@ def title_problems(source: Path):
             yield name, f"its first heading is {h1!r}, but SUMMARY.md calls it {title!r}"
 
 
+def anchored(text: str, anchor):
+    """What `{{#include file:anchor}}` takes of `text`: the lines between `ANCHOR: anchor` and
+    `ANCHOR_END: anchor` (all of it without an anchor)."""
+    if not anchor:
+        return text
+    inside, kept = False, []
+    for line in text.splitlines(keepends=True):
+        if re.search(rf"ANCHOR_END:\s*{re.escape(anchor)}\b", line):
+            inside = False
+        elif re.search(rf"ANCHOR:\s*{re.escape(anchor)}\b", line):
+            inside = True
+        elif inside:
+            kept.append(line)
+    return "".join(kept)
+
+
 def repeated_pictures(source: Path):
     seen = {}
     for chapter in sorted(source.glob("*.md")):
@@ -86,7 +102,7 @@ def repeated_pictures(source: Path):
         for include in INCLUDE.finditer(text):
             included = chapter.parent / include.group(1)
             if included.suffix == ".md" and included.is_file():
-                text += included.read_text(encoding="utf-8")
+                text += anchored(included.read_text(encoding="utf-8"), include.group(2))
         for match in IMAGE.finditer(text):
             picture = Path(match.group(1) or match.group(2)).name
             if picture in seen:

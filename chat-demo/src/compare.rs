@@ -842,7 +842,8 @@ fn markdown_page(table: &str, args: &CompareArgs, elapsed: Duration) -> String {
          time used since it started (user + system), and the p50/p99 delivery latency of a \
          conversation among {} more clients ({} messages each, 10 per second, every message \
          broadcast to the whole crowd). See chat-demo/README.md, `chat-demo compare`.\n\n\
-         {table}\n![memory per connection and p99 latency against connections](compare.svg)\n",
+         <!-- ANCHOR: table -->\n\n{table}\n<!-- ANCHOR_END: table -->\n\n\
+         ![memory per connection and p99 latency against connections](compare.svg)\n",
         command,
         elapsed.as_secs_f64(),
         args.clients,
