@@ -435,5 +435,8 @@ fn readme_copies_of_transcripts_are_exact() {
             copies += 1;
         }
     }
-    assert!(copies > 0, "no README copies a transcript: is the marker still there?");
+    assert!(
+        copies > 0,
+        "no README copies a transcript: is the marker still there?"
+    );
 }
