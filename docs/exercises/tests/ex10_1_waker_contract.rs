@@ -1,7 +1,7 @@
-//! Exercise 10.1 (chapter "Futures, wakers, tasks: stroll's executor"): check three clauses of
-//! the waker contract against stroll: many wakes before a poll queue the task once, a wake
-//! during the poll (from this thread or another) is not lost, and the waker a task is polled
-//! with is the same one at every poll (`will_wake`).
+//! Exercise 10.1 (chapter "Futures, wakers, tasks: stroll's executor"): check four clauses of
+//! the waker contract against stroll: many wakes during a poll queue the task once, a wake
+//! from another thread during the poll is not lost, the waker a task is polled with is the
+//! same one at every poll (`will_wake`), and waking a task that has ended does nothing.
 
 use std::cell::RefCell;
 use std::rc::Rc;
