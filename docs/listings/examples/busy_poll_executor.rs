@@ -10,66 +10,10 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
-use std::thread;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-// ANCHOR: delay
-/// A future that is ready once `duration` has passed, measured by a thread that sleeps and then
-/// wakes the last waker it was given.
-struct Delay {
-    duration: Duration,
-    /// Shared with the timer thread; `None` until the first poll starts the thread.
-    shared: Option<Arc<Mutex<DelayState>>>,
-}
-
-struct DelayState {
-    done: bool,
-    waker: Waker,
-}
-
-impl Delay {
-    fn new(duration: Duration) -> Delay {
-        Delay {
-            duration,
-            shared: None,
-        }
-    }
-}
-
-impl Future for Delay {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let duration = self.duration;
-        let shared = self.shared.get_or_insert_with(|| {
-            // First poll: start the timer thread, handing it this poll's waker.
-            let shared = Arc::new(Mutex::new(DelayState {
-                done: false,
-                waker: cx.waker().clone(),
-            }));
-            let for_thread = shared.clone();
-            thread::spawn(move || {
-                thread::sleep(duration);
-                let mut state = for_thread.lock().unwrap();
-                state.done = true;
-                state.waker.wake_by_ref();
-            });
-            shared
-        });
-        let mut state = shared.lock().unwrap();
-        if state.done {
-            return Poll::Ready(());
-        }
-        // Keep the latest waker: a later poll may come with a different one.
-        if !state.waker.will_wake(cx.waker()) {
-            state.waker = cx.waker().clone();
-        }
-        Poll::Pending
-    }
-}
-// ANCHOR_END: delay
+use book_listings::delay::{cpu_time, Delay};
 
 // ANCHOR: block_on
 /// Runs `future` to completion on this thread by polling it until it is ready. The waker does
@@ -86,21 +30,6 @@ fn block_on<F: Future>(future: F) -> (F::Output, u64) {
     }
 }
 // ANCHOR_END: block_on
-
-// ANCHOR: cpu_time
-/// CPU time this process has used so far, user and system, from `/proc/self/stat` (fields 14
-/// and 15, in clock ticks of 1/100 s: Linux's USER_HZ).
-fn cpu_time() -> (Duration, Duration) {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux's /proc");
-    // The command name (field 2) is in parentheses and may contain spaces: skip past it.
-    let after_name = &stat[stat.rfind(')').expect("a stat line") + 2..];
-    let fields: Vec<&str> = after_name.split(' ').collect();
-    // `fields[0]` is field 3 (the state), so field N is `fields[N - 3]`.
-    let ticks = |n: usize| fields[n - 3].parse::<u64>().expect("a number of ticks");
-    let tick = Duration::from_millis(10);
-    (tick * ticks(14) as u32, tick * ticks(15) as u32)
-}
-// ANCHOR_END: cpu_time
 
 // ANCHOR: main
 fn main() {

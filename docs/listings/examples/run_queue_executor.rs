@@ -13,10 +13,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
-use std::thread;
+use std::task::Context;
 use std::time::{Duration, Instant};
 
+use book_listings::delay::{cpu_time, Delay};
 use futures_task::{waker_ref, ArcWake};
 
 // ANCHOR: task
@@ -89,78 +89,27 @@ impl Executor {
 }
 // ANCHOR_END: executor
 
-/// The timer future of step 1, unchanged: a thread sleeps, then wakes the latest waker.
-struct Delay {
-    duration: Duration,
-    shared: Option<Arc<Mutex<DelayState>>>,
-}
-
-struct DelayState {
-    done: bool,
-    waker: Waker,
-}
-
-fn delay(duration: Duration) -> Delay {
-    Delay {
-        duration,
-        shared: None,
-    }
-}
-
-impl Future for Delay {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let duration = self.duration;
-        let shared = self.shared.get_or_insert_with(|| {
-            let shared = Arc::new(Mutex::new(DelayState {
-                done: false,
-                waker: cx.waker().clone(),
-            }));
-            let for_thread = shared.clone();
-            thread::spawn(move || {
-                thread::sleep(duration);
-                let mut state = for_thread.lock().unwrap();
-                state.done = true;
-                state.waker.wake_by_ref();
-            });
-            shared
-        });
-        let mut state = shared.lock().unwrap();
-        if state.done {
-            return Poll::Ready(());
-        }
-        if !state.waker.will_wake(cx.waker()) {
-            state.waker = cx.waker().clone();
-        }
-        Poll::Pending
-    }
-}
-
-/// CPU time this process has used, user plus system, from `/proc/self/stat` (as in step 1).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux's /proc");
-    let after_name = &stat[stat.rfind(')').expect("a stat line") + 2..];
-    let fields: Vec<&str> = after_name.split(' ').collect();
-    let ticks = |n: usize| fields[n - 3].parse::<u32>().expect("a number of ticks");
-    Duration::from_millis(10) * (ticks(14) + ticks(15))
+/// User plus system CPU time used so far.
+fn cpu_used() -> Duration {
+    let (user, system) = cpu_time();
+    user + system
 }
 
 // ANCHOR: main
 fn main() {
     let executor = Executor::new();
-    executor.spawn("long", delay(Duration::from_millis(200)));
+    executor.spawn("long", Delay::new(Duration::from_millis(200)));
     executor.spawn("twice", async {
-        delay(Duration::from_millis(150)).await;
-        delay(Duration::from_millis(150)).await;
+        Delay::new(Duration::from_millis(150)).await;
+        Delay::new(Duration::from_millis(150)).await;
     });
-    executor.spawn("short", delay(Duration::from_millis(100)));
+    executor.spawn("short", Delay::new(Duration::from_millis(100)));
     println!("3 tasks spawned; running them");
-    let cpu_before = cpu_time();
+    let cpu_before = cpu_used();
     let started = Instant::now();
     let polls = executor.run();
     let wall = started.elapsed();
-    let cpu = cpu_time() - cpu_before;
+    let cpu = cpu_used() - cpu_before;
     println!(
         "all done: {polls} polls in {} ms of wall time, {} ms of CPU time",
         wall.as_millis(),

@@ -5,4 +5,5 @@
 //! committed transcript in `docs/src/runs/` that `tests/transcripts.rs` runs again.
 //! Lessons that are checked by the compiler rather than by running live here as doc tests.
 #![forbid(unsafe_code)]
+pub mod delay;
 pub mod pin_lessons;
