@@ -11,8 +11,9 @@
 //! ```
 //!
 //! It starts `rust-gdb -batch -x SCRIPT --args target/debug/chat-demo serve --addr
-//! 127.0.0.1:0` (a free port on the loopback interface) and prints what gdb and the server
-//! write on stdout, line by line. gdb's stderr (warnings about its symbol tables) is dropped.
+//! 127.0.0.1:0 --web-addr off` (a free port on the loopback interface, and no web client, whose
+//! fixed port another server may hold) and prints what gdb and the server write on stdout,
+//! line by line. gdb's stderr (warnings about its symbol tables) is dropped.
 //! As soon as the server says where it listens, a client connects, reads the greeting, sends
 //! the nickname `alice`, waits for the welcome and sends the line `hello there`: the same two
 //! lines you would type into `nc`. The command file stops the server at a breakpoint, prints
@@ -40,7 +41,7 @@ fn main() -> io::Result<()> {
             "{SERVER} is missing: run `cargo build -p chat-demo` from the repository root"
         )));
     }
-    let args = ["serve", "--addr", "127.0.0.1:0"];
+    let args = ["serve", "--addr", "127.0.0.1:0", "--web-addr", "off"];
     println!(
         "gdb_chat: rust-gdb -batch -x {script} --args {SERVER} {}",
         args.join(" ")
@@ -68,7 +69,10 @@ fn main() -> io::Result<()> {
     match client {
         None => println!("gdb_chat: the server never said where it listens"),
         Some(client) => match client.join().expect("the client thread panicked") {
-            Ok(lines) => println!("gdb_chat: the client got {} line(s): {lines:?}", lines.len()),
+            Ok(lines) => println!(
+                "gdb_chat: the client got {} line(s): {lines:?}",
+                lines.len()
+            ),
             Err(err) => println!("gdb_chat: the client failed: {err}"),
         },
     }
