@@ -175,11 +175,15 @@ pub fn threads_the_kernel_allows() -> Option<usize> {
     Some(mappings / MAPPINGS_PER_THREAD * 4 / 5)
 }
 
-/// Counts the threads this mode has started and not yet finished. Invariant: never above
-/// `max`; a thread is counted before it is started (see [`ThreadBudget::spawn`]).
+/// Counts the threads this mode has started for connections and not yet finished.
 struct ThreadBudget {
+    /// Threads running, plus, for an instant, each one [`ThreadBudget::spawn`] is deciding
+    /// about: a place is taken before the thread starts and given back if it may not start.
+    /// Invariant: at most `max` threads run at once.
     live: AtomicUsize,
+    /// The most threads at once.
     max: usize,
+    /// Each thread's stack (`None`: the standard library's default, 2 MiB).
     stack_size: Option<usize>,
 }
 
