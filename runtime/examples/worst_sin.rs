@@ -6,7 +6,7 @@
 //! to block an event loop. While one handler sleeps, nothing else runs: not the other
 //! clients, not the timers. Debug mode prints a "slow poll" line naming the task, its spawn
 //! location and how long it held the loop. Two witnesses measure the damage in each round: a
-//! heartbeat task that should tick every 10 ms (how late was its latest tick?) and a second
+//! heartbeat task that should tick every 10 ms (how late was its worst tick?) and a second
 //! client, on a thread of its own, that pings an echo task on the same loop every 10 ms (how
 //! long did its slowest answer take?). In round 1 both wait as long as the blocking call.
 //! Round 2 does the same wait through `spawn_blocking`, on a pool thread: the loop keeps
@@ -147,7 +147,7 @@ fn main() {
                 worst_ping.load(Ordering::Relaxed) as f64 / 1000.0
             );
             println!(
-                "  the heartbeat's latest tick was {:.1} ms late",
+                "  the heartbeat's worst tick was {:.1} ms late",
                 late.get().as_secs_f64() * 1000.0
             );
         }

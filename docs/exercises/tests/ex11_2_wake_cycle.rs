@@ -1,6 +1,11 @@
 //! Exercise 11.2 (chapter "The lost wakeup"): two tasks that each wait for the other, each
 //! keeping its waker where the other can reach it. Nobody will ever wake either, but stroll's
 //! deadlock check cannot tell: each waker is held outside the task table.
+//!
+//! What the tests show: both tasks stay `waiting` forever, and the task table says so. What
+//! they argue rather than test: that debug mode prints no lost-wakeup line and the deadlock
+//! check would not fire. Both look only at whether something outside the table holds a clone
+//! of a waker, and here each `Event` does; a timer keeps the loop awake for the test anyway.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -27,7 +27,7 @@ async fn handler_offloaded() -> u64 {
 }
 
 /// Runs `work` as a task beside a heartbeat that should tick every 5 ms; returns the work's
-/// result and how late the heartbeat's latest tick was.
+/// result and how late the heartbeat's worst tick was.
 fn with_heartbeat<F: Future<Output = u64> + 'static>(work: F) -> (u64, Duration) {
     stroll::block_on(async move {
         let late = Rc::new(Cell::new(Duration::ZERO));

@@ -64,5 +64,6 @@ fn inline_work_stops_the_heartbeat() {
 #[test]
 fn offloaded_work_lets_the_heartbeat_tick() {
     let gap = longest_heartbeat_gap(true);
-    assert!(gap < Duration::from_millis(200), "longest gap {gap:?}");
+    // Ticks every 10 ms; 100 ms leaves room for a loaded machine, far from the 300 ms stall.
+    assert!(gap < Duration::from_millis(100), "longest gap {gap:?}");
 }

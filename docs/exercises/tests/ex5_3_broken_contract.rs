@@ -1,6 +1,7 @@
 //! Exercise 5.3 (chapter "The Future trait"): break the first clause of the contract (return
 //! `Pending` without arranging a wake) and see what stroll does about it.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -13,7 +14,8 @@ use stroll::net::{TcpListener, TcpStream};
 struct Broken<'a> {
     stream: &'a TcpStream,
     buf: &'a mut [u8],
-    polls: u32,
+    /// How many times it has been polled, kept outside so the test can read it afterwards.
+    polls: &'a Cell<u32>,
 }
 
 impl Future for Broken<'_> {
@@ -21,8 +23,8 @@ impl Future for Broken<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.polls += 1;
-        if this.polls == 1 {
+        this.polls.set(this.polls.get() + 1);
+        if this.polls.get() == 1 {
             return Poll::Pending; // the bug: no wake arranged
         }
         this.stream.poll_read(cx, this.buf)
@@ -30,8 +32,9 @@ impl Future for Broken<'_> {
 }
 
 /// Awaits a `Broken` on a connection whose peer never writes; with `under_timeout`, inside a
-/// 50 ms `timeout`.
-fn run(under_timeout: bool) {
+/// 50 ms `timeout`. Returns how many times `Broken` was polled.
+fn run(under_timeout: bool) -> u32 {
+    let polls = Cell::new(0);
     stroll::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -40,7 +43,7 @@ fn run(under_timeout: bool) {
         let future = Broken {
             stream: &stream,
             buf: &mut buf,
-            polls: 0,
+            polls: &polls,
         };
         if under_timeout {
             // The timeout's timer holds the task's waker: its wake comes 50 ms later and polls
@@ -51,6 +54,7 @@ fn run(under_timeout: bool) {
             let _ = future.await;
         }
     });
+    polls.get()
 }
 
 #[test]
@@ -62,5 +66,6 @@ fn pending_without_a_wake_is_a_certain_deadlock() {
 
 #[test]
 fn a_timer_that_holds_the_waker_hides_the_bug() {
-    run(true);
+    // Polled once (the bug), then once more when the timeout's timer woke the task.
+    assert_eq!(run(true), 2);
 }

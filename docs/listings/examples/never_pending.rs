@@ -3,7 +3,7 @@
 //! Run it with `STROLL_DEBUG=1 cargo run -q -p book-listings --example never_pending`
 //! (debug mode names the task that held the loop too long).
 //!
-//! A heartbeat task should tick every 5 ms; each scenario reports how late its latest tick was,
+//! A heartbeat task should tick every 5 ms; each scenario reports how late its worst tick was,
 //! while another task does 200 ms of work:
 //!
 //! 1. a loop whose every `.await` completes at once (an `async fn` that never waits): the task
@@ -121,7 +121,7 @@ fn main() {
                 }
             }
             println!(
-                "   the heartbeat's latest tick was {:.1} ms late",
+                "   the heartbeat's worst tick was {:.1} ms late",
                 ms(late.get())
             );
         }
@@ -157,7 +157,7 @@ fn main() {
             most.get()
         );
         println!(
-            "   the heartbeat's latest tick was {:.1} ms late",
+            "   the heartbeat's worst tick was {:.1} ms late",
             ms(late.get())
         );
         beating.abort();
