@@ -38,6 +38,9 @@ mod room;
 #[path = "../src/server.rs"]
 mod server;
 #[allow(dead_code)]
+#[path = "../src/shared.rs"]
+mod shared;
+#[allow(dead_code)]
 #[path = "../src/web.rs"]
 mod web;
 
@@ -179,7 +182,7 @@ fn main() -> std::io::Result<()> {
     COUNTED.with(|c| c.set(true));
     let (before, after) = stroll::block_on(async move {
         let listener = stroll::net::TcpListener::from_std(listener)?;
-        let shared = on_stroll::Shared::new(room::Limits::default());
+        let shared = shared::Shared::new(room::Limits::default(), None);
         // Let the runtime make what it makes once (its reactor, timers...) before the baseline.
         stroll::time::sleep(Duration::from_millis(10)).await;
         let before = snapshot();
@@ -189,7 +192,7 @@ fn main() -> std::io::Result<()> {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let live = on_stroll::LiveGuard::new(&shared);
+                let live = shared::LiveGuard::new(&shared);
                 let task = async_fn::handle_client(stream, shared.clone(), live);
                 drop(stroll::spawn(task));
             }

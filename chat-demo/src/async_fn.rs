@@ -13,9 +13,10 @@ use std::time::Instant;
 use stroll::net::TcpStream;
 use stroll::time::timeout;
 
-use crate::on_stroll::{self, finish_writer, LingeringClose, LiveGuard, Shared, TaskOutbox};
+use crate::on_stroll::{self, finish_writer, LingeringClose};
 use crate::protocol::{Frame, LineReader};
 use crate::room::{ClientId, Flow};
+use crate::shared::{LiveGuard, Shared, TaskOutbox};
 
 /// How many bytes one read may take from the socket.
 pub const READ_BUFFER: usize = 4096;

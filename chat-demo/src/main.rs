@@ -27,6 +27,7 @@ mod on_stroll;
 mod protocol;
 mod room;
 mod server;
+mod shared;
 mod sizes;
 mod state_machine;
 mod swarm;

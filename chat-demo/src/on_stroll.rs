@@ -1,124 +1,30 @@
-//! What the two servers on stroll share: the outbox a writer task waits on, the accept loop,
-//! the lingering close and the orderly shutdown. They differ only in the connection handler: an
-//! `async fn` (`async_fn.rs`) or a hand-written `Future` (`state_machine.rs`).
+//! What the two servers on stroll share beyond `shared.rs`: the outbox's read on a stroll
+//! socket, the accept loop, the writer's spawn, the lingering close and the orderly shutdown.
+//! They differ only in the connection handler: an `async fn` (`async_fn.rs`) or a hand-written
+//! `Future` (`state_machine.rs`).
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use stroll::net::{TcpListener, TcpStream};
 use stroll::time::{sleep, timeout, Sleep};
 
-use crate::room::{Limits, Line, OutQueue, Outbox, Overflow, Room};
+use crate::room::Limits;
 use crate::server::{self, BackoffReport, LINGER, SHUTDOWN_FLUSH_LIMIT};
-
-/// What every connection task of one server shares.
-pub struct Shared {
-    pub room: RefCell<Room<Rc<TaskOutbox>>>,
-    pub limits: Limits,
-    /// Connections still open. Shutdown waits for this to reach zero.
-    live: Cell<usize>,
-    /// The waker of the shutdown, waiting for the last connection to close.
-    none_left: Cell<Option<Waker>>,
-}
-
-impl Shared {
-    pub fn new(limits: Limits) -> Rc<Shared> {
-        Rc::new(Shared {
-            room: RefCell::new(Room::new(limits.clone()).with_task_table(task_table)),
-            limits,
-            live: Cell::new(0),
-            none_left: Cell::new(None),
-        })
-    }
-
-    /// Ready once no connection is left open.
-    fn poll_none_left(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.live.get() == 0 {
-            return Poll::Ready(());
-        }
-        self.none_left.set(Some(cx.waker().clone()));
-        Poll::Pending
-    }
-}
+use crate::shared::{LiveGuard, Shared, TaskOutbox};
 
 /// The runtime's task table, for `/tasks`.
 fn task_table() -> String {
     stroll::task::dump().to_string()
 }
 
-/// Counts a connection as open while it exists; the last one to go wakes the shutdown. The
-/// accept loop makes one per connection and hands it to the connection's handler.
-pub struct LiveGuard(Rc<Shared>);
-
-impl LiveGuard {
-    pub fn new(shared: &Rc<Shared>) -> LiveGuard {
-        shared.live.set(shared.live.get() + 1);
-        LiveGuard(shared.clone())
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        let live = self.0.live.get() - 1;
-        self.0.live.set(live);
-        if live == 0 {
-            if let Some(waker) = self.0.none_left.take() {
-                waker.wake();
-            }
-        }
-    }
-}
-
-/// A client's outgoing queue on stroll: the queue, plus the wakers of the writer task that
-/// sleeps until the queue has something, and of the reader, which must stop when the room
-/// ends the connection.
-pub struct TaskOutbox {
-    queue: RefCell<OutQueue>,
-    /// The writer task's waker while it waits for lines.
-    writer: Cell<Option<Waker>>,
-    /// The reader's waker while it waits for the client.
-    reader: Cell<Option<Waker>>,
-}
-
+// The outbox's runtime half: reading from a stroll socket, unless the room ends the connection.
 impl TaskOutbox {
-    pub fn new(max_queue: usize) -> Rc<TaskOutbox> {
-        Rc::new(TaskOutbox {
-            queue: RefCell::new(OutQueue::new(max_queue)),
-            writer: Cell::new(None),
-            reader: Cell::new(None),
-        })
-    }
-
-    // ANCHOR: poll_work
-    /// Ready when there are lines to write or the connection is closing.
-    pub fn poll_work(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let queue = self.queue.borrow();
-        if queue.has_lines() || queue.is_closing() {
-            Poll::Ready(())
-        } else {
-            self.writer.set(Some(cx.waker().clone()));
-            Poll::Pending
-        }
-    }
-    // ANCHOR_END: poll_work
-
-    /// Ready once the room has ended the connection (the client left, was cut off, or the
-    /// server is stopping): the reader stops reading for the room then.
-    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.queue.borrow().is_closing() {
-            Poll::Ready(())
-        } else {
-            self.reader.set(Some(cx.waker().clone()));
-            Poll::Pending
-        }
-    }
-
     /// Reads from the client into `buf`, unless the room ends the connection first (`None`).
     pub async fn read_unless_closed(
         &self,
@@ -132,54 +38,6 @@ impl TaskOutbox {
             stream.poll_read(cx, buf).map(Some)
         })
         .await
-    }
-
-    /// Moves the queued lines into `buf` (see [`OutQueue::take_into`]).
-    pub fn take_into(&self, buf: &mut Vec<u8>) {
-        self.queue.borrow_mut().take_into(buf);
-    }
-
-    /// `n` bytes were written.
-    pub fn sent(&self, n: usize) {
-        self.queue.borrow_mut().sent(n);
-    }
-
-    /// Should the writer stop: closing, with everything written?
-    pub fn finished(&self) -> bool {
-        self.queue.borrow().is_finished()
-    }
-
-    /// For a client cut off for reading too slowly, when to stop waiting for its writer.
-    pub fn give_up_at(&self) -> Option<Instant> {
-        self.queue.borrow().give_up_at()
-    }
-
-    fn wake(&self, slot: &Cell<Option<Waker>>) {
-        if let Some(waker) = slot.take() {
-            waker.wake();
-        }
-    }
-}
-
-// ANCHOR: outbox_push
-impl Outbox for Rc<TaskOutbox> {
-    fn push(&self, line: &Line) -> Result<(), Overflow> {
-        self.queue.borrow_mut().push(line)?;
-        self.wake(&self.writer);
-        Ok(())
-    }
-    // ANCHOR_END: outbox_push
-
-    fn close(&self) {
-        self.queue.borrow_mut().close();
-        self.wake(&self.writer);
-        self.wake(&self.reader);
-    }
-
-    fn cut_off(&self, farewell: &Line) {
-        self.queue.borrow_mut().cut_off(farewell);
-        self.wake(&self.writer);
-        self.wake(&self.reader);
     }
 }
 
@@ -259,7 +117,7 @@ where
     stroll::block_on(async move {
         let listener = TcpListener::from_std(listener)?;
         server::announce(mode, listener.local_addr()?);
-        let shared = Shared::new(limits);
+        let shared = Shared::new(limits, Some(task_table));
         let acceptor = stroll::task::Builder::new()
             .name("accept loop")
             .spawn(accept_loop(listener, shared.clone(), handler));

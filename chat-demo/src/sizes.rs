@@ -6,7 +6,7 @@
 use std::io;
 use std::mem::size_of;
 
-use crate::{async_fn, callbacks, on_stroll, room, state_machine, threads};
+use crate::{async_fn, callbacks, room, shared, state_machine, threads};
 
 /// Prints the table.
 pub fn print() -> io::Result<()> {
@@ -66,9 +66,9 @@ fn measure_async_fn() -> io::Result<(usize, usize)> {
         let listener = stroll::net::TcpListener::bind("127.0.0.1:0").await?;
         let client = stroll::net::TcpStream::connect(listener.local_addr()?).await?;
         let (stream, _) = listener.accept().await?;
-        let shared = on_stroll::Shared::new(room::Limits::default());
+        let shared = shared::Shared::new(room::Limits::default(), None);
         let writer = async_fn::writer_future_size(std::rc::Rc::new(client), &shared);
-        let live = on_stroll::LiveGuard::new(&shared);
+        let live = shared::LiveGuard::new(&shared);
         let future = async_fn::handle_client(stream, shared, live);
         let size = std::mem::size_of_val(&future);
         Ok((size, writer))

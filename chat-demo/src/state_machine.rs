@@ -22,9 +22,10 @@ use stroll::task::JoinHandle;
 use stroll::time::{sleep, sleep_until, Sleep};
 
 use crate::async_fn::READ_BUFFER;
-use crate::on_stroll::{self, LingeringClose, LiveGuard, Shared, TaskOutbox};
+use crate::on_stroll::{self, LingeringClose};
 use crate::protocol::{Frame, LineReader};
 use crate::room::{ClientId, Flow};
+use crate::shared::{LiveGuard, Shared, TaskOutbox};
 
 /// Runs the server in this mode until SIGINT/SIGTERM.
 pub fn serve(listener: std::net::TcpListener, limits: crate::room::Limits) -> std::io::Result<()> {

@@ -30,9 +30,10 @@ use futures_util::{SinkExt, StreamExt};
 use stroll::net::TcpStream;
 use stroll::time::timeout;
 
-use crate::on_stroll::{self, finish_writer, LingeringClose, LiveGuard, Shared, TaskOutbox};
+use crate::on_stroll::{self, finish_writer, LingeringClose};
 use crate::protocol::say;
 use crate::room::{ClientId, Flow};
+use crate::shared::{LiveGuard, Shared, TaskOutbox};
 
 /// The page, embedded in the binary.
 pub const PAGE: &str = include_str!("web/index.html");

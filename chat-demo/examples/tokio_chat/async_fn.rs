@@ -15,9 +15,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::on_tokio::{self, finish_writer, linger, LiveGuard, Shared, TaskOutbox};
+use crate::on_tokio::{self, finish_writer, linger};
 use crate::protocol::{Frame, LineReader};
 use crate::room::{ClientId, Flow};
+use crate::shared::{LiveGuard, Shared, TaskOutbox};
 
 /// How many bytes one read may take from the socket.
 pub const READ_BUFFER: usize = 4096;

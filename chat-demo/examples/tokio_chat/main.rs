@@ -12,7 +12,8 @@
 
 use std::net::SocketAddr;
 
-// The room and the protocol know nothing of any runtime: they are shared, not copied.
+// The room, the protocol and what the connection tasks share know nothing of any runtime:
+// they are compiled in from chat-demo/src, not copied.
 // (Not every item of them is used by this port.)
 #[allow(dead_code)]
 #[path = "../../src/protocol.rs"]
@@ -23,6 +24,8 @@ mod room;
 #[allow(dead_code)]
 #[path = "../../src/server.rs"]
 mod server;
+#[path = "../../src/shared.rs"]
+mod shared;
 
 mod async_fn;
 mod on_tokio;

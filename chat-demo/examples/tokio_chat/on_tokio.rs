@@ -1,15 +1,14 @@
-//! What `on_stroll.rs` gives the stroll servers, on tokio: the outbox a writer task waits on,
-//! the accept loop, the lingering close and the orderly shutdown.
+//! What `on_stroll.rs` gives the stroll servers, on tokio: the outbox's read on a tokio
+//! socket, the accept loop, the lingering close and the orderly shutdown.
 //!
-//! `Shared`, `LiveGuard` and the queue half of `TaskOutbox` are copies of stroll's: they use
-//! only `std::task::Waker`, which every runtime hands out, so they carry over unchanged. What
-//! differs is everything that touches a socket, a timer or a task.
+//! `Shared`, `LiveGuard` and the queue half of `TaskOutbox` are not here: they use only
+//! `std::task::Waker`, which every runtime hands out, so the port compiles stroll's very file,
+//! `chat-demo/src/shared.rs`. What differs is everything that touches a socket, a timer or a
+//! task.
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use tokio::io::AsyncReadExt;
@@ -18,101 +17,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
-use crate::room::{Limits, Line, OutQueue, Outbox, Overflow, Room};
+use crate::room::Limits;
 use crate::server::{self, BackoffReport, LINGER, SHUTDOWN_FLUSH_LIMIT};
+use crate::shared::{LiveGuard, Shared, TaskOutbox};
 
-/// What every connection task of one server shares.
-pub struct Shared {
-    pub room: RefCell<Room<Rc<TaskOutbox>>>,
-    pub limits: Limits,
-    /// Connections still open. Shutdown waits for this to reach zero.
-    live: Cell<usize>,
-    /// The waker of the shutdown, waiting for the last connection to close.
-    none_left: Cell<Option<Waker>>,
-}
-
-impl Shared {
-    pub fn new(limits: Limits) -> Rc<Shared> {
-        Rc::new(Shared {
-            // No `with_task_table`: tokio keeps no task table to show (`/tasks` says so).
-            room: RefCell::new(Room::new(limits.clone())),
-            limits,
-            live: Cell::new(0),
-            none_left: Cell::new(None),
-        })
-    }
-
-    /// Ready once no connection is left open.
-    fn poll_none_left(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.live.get() == 0 {
-            return Poll::Ready(());
-        }
-        self.none_left.set(Some(cx.waker().clone()));
-        Poll::Pending
-    }
-}
-
-/// Counts a connection as open while it exists; the last one to go wakes the shutdown.
-pub struct LiveGuard(Rc<Shared>);
-
-impl LiveGuard {
-    pub fn new(shared: &Rc<Shared>) -> LiveGuard {
-        shared.live.set(shared.live.get() + 1);
-        LiveGuard(shared.clone())
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        let live = self.0.live.get() - 1;
-        self.0.live.set(live);
-        if live == 0 {
-            if let Some(waker) = self.0.none_left.take() {
-                waker.wake();
-            }
-        }
-    }
-}
-
-/// A client's outgoing queue: the queue, plus the wakers of the writer task that sleeps until
-/// the queue has something, and of the reader, which must stop when the room ends the
-/// connection.
-pub struct TaskOutbox {
-    queue: RefCell<OutQueue>,
-    writer: Cell<Option<Waker>>,
-    reader: Cell<Option<Waker>>,
-}
-
+// The outbox's runtime half: reading from a tokio socket, unless the room ends the connection.
 impl TaskOutbox {
-    pub fn new(max_queue: usize) -> Rc<TaskOutbox> {
-        Rc::new(TaskOutbox {
-            queue: RefCell::new(OutQueue::new(max_queue)),
-            writer: Cell::new(None),
-            reader: Cell::new(None),
-        })
-    }
-
-    /// Ready when there are lines to write or the connection is closing.
-    pub fn poll_work(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let queue = self.queue.borrow();
-        if queue.has_lines() || queue.is_closing() {
-            Poll::Ready(())
-        } else {
-            self.writer.set(Some(cx.waker().clone()));
-            Poll::Pending
-        }
-    }
-
-    /// Ready once the room has ended the connection.
-    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.queue.borrow().is_closing() {
-            Poll::Ready(())
-        } else {
-            self.reader.set(Some(cx.waker().clone()));
-            Poll::Pending
-        }
-    }
-
     // ANCHOR: read_unless_closed
     /// Reads from the client into `buf`, unless the room ends the connection first (`None`).
     ///
@@ -131,48 +41,6 @@ impl TaskOutbox {
         }
     }
     // ANCHOR_END: read_unless_closed
-
-    pub fn take_into(&self, buf: &mut Vec<u8>) {
-        self.queue.borrow_mut().take_into(buf);
-    }
-
-    pub fn sent(&self, n: usize) {
-        self.queue.borrow_mut().sent(n);
-    }
-
-    pub fn finished(&self) -> bool {
-        self.queue.borrow().is_finished()
-    }
-
-    pub fn give_up_at(&self) -> Option<Instant> {
-        self.queue.borrow().give_up_at()
-    }
-
-    fn wake(&self, slot: &Cell<Option<Waker>>) {
-        if let Some(waker) = slot.take() {
-            waker.wake();
-        }
-    }
-}
-
-impl Outbox for Rc<TaskOutbox> {
-    fn push(&self, line: &Line) -> Result<(), Overflow> {
-        self.queue.borrow_mut().push(line)?;
-        self.wake(&self.writer);
-        Ok(())
-    }
-
-    fn close(&self) {
-        self.queue.borrow_mut().close();
-        self.wake(&self.writer);
-        self.wake(&self.reader);
-    }
-
-    fn cut_off(&self, farewell: &Line) {
-        self.queue.borrow_mut().cut_off(farewell);
-        self.wake(&self.writer);
-        self.wake(&self.reader);
-    }
 }
 
 /// Waits for a connection's writer to finish, once the reader is done; a client cut off for
@@ -218,7 +86,8 @@ where
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     server::announce(mode, listener.local_addr()?);
-    let shared = Shared::new(limits);
+    // No task table: tokio keeps none to show (`/tasks` says so).
+    let shared = Shared::new(limits, None);
     let acceptor = tokio::task::spawn_local(accept_loop(listener, shared.clone(), handler));
     // A pool thread waits for the signal; its end wakes this future.
     tokio::task::spawn_blocking(move || server::wait_for_shutdown_signal(signals)).await?;
