@@ -93,7 +93,9 @@ def has_field(value, name):
 
 
 def text(value):
-    """A Rust string or `Option<String>` as plain text ("-" for None)."""
+    """A Rust string, `Option<String>` or `Option<Box<String>>` as plain text ("-" for None)."""
+    if value.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
+        return text(value.dereference())  # A Box<String>: the String it points to.
     variant = active_variant(value)
     if variant is not None:
         name, inner = variant

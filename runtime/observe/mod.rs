@@ -191,6 +191,7 @@ impl Observer {
     }
 
     /// Calls `f` with the record of `key`'s task (`None` if the table has none).
+    #[inline]
     fn with_record<R>(&self, key: TaskKey, f: impl FnOnce(&mut TaskRecord) -> R) -> Option<R> {
         if key == TaskKey::MAIN {
             return Some(f(&mut self.main.borrow_mut()));
@@ -217,11 +218,16 @@ impl Observer {
     }
 
     /// Hook: a poll of `key` begins.
+    #[inline]
     pub(crate) fn poll_started(&self, key: TaskKey) {
         self.polling.set(Some(key));
-        if !self.instruments_on {
-            return;
+        if self.instruments_on {
+            self.instrument_poll_start(key);
         }
+    }
+
+    /// `poll_started`, for the instruments that are on.
+    fn instrument_poll_start(&self, key: TaskKey) {
         if let Some(turns) = &self.turns {
             self.with_record(key, |record| turns.polled(&record.label()));
         }
@@ -232,13 +238,19 @@ impl Observer {
 
     /// Hook: the poll of `key` returned (`ready`: it completed). `unreachable` says whether
     /// nothing but the runtime holds the task's waker; it is asked only in debug mode.
+    #[inline]
     pub(crate) fn poll_ended(&self, key: TaskKey, ready: bool, unreachable: impl FnOnce() -> bool) {
         self.polling.set(None);
         self.with_record(key, |record| record.polls += 1);
-        if !self.instruments_on {
-            return;
+        if self.instruments_on {
+            let lost = self.debug.is_some() && !ready && unreachable();
+            self.instrument_poll_end(key, ready, lost);
         }
-        if self.debug.is_some() && !ready && unreachable() {
+    }
+
+    /// `poll_ended`, for the instruments that are on; `lost`: debug mode found a lost wakeup.
+    fn instrument_poll_end(&self, key: TaskKey, ready: bool, lost: bool) {
+        if lost {
             self.lost.borrow_mut().push(key);
         }
         let Some(began) = self.poll_began.take() else {
@@ -268,6 +280,7 @@ impl Observer {
     }
 
     /// Hook: why the wakes from now on happen (until the next call).
+    #[inline]
     pub(crate) fn waking_because(&self, cause: WakeCause) {
         self.cause.set(cause);
         if let (Some(turns), WakeCause::Io(event)) = (&self.turns, cause) {
@@ -276,11 +289,16 @@ impl Observer {
     }
 
     /// Hook: a wake put `key` in the run queue.
+    #[inline]
     pub(crate) fn woken(&self, key: TaskKey) {
         self.with_record(key, |record| record.wakes += 1);
-        if !self.instruments_on {
-            return;
+        if self.instruments_on {
+            self.instrument_wake(key);
         }
+    }
+
+    /// `woken`, for the instruments that are on.
+    fn instrument_wake(&self, key: TaskKey) {
         if let (Some(turns), None) = (&self.turns, self.polling.get()) {
             match self.cause.get() {
                 WakeCause::Timer => turns.timer_wake(),
@@ -316,6 +334,7 @@ impl Observer {
     }
 
     /// Hook: the loop is about to wait in the reactor for at most `timeout`.
+    #[inline]
     pub(crate) fn io_wait_started(&self, timeout: Option<Duration>) {
         if timeout != Some(Duration::ZERO) {
             self.report_lost_wakeups(); // Before the loop sleeps.
@@ -342,6 +361,7 @@ impl Observer {
     }
 
     /// Hook: a turn of the loop ended; `timeout` is what phase 3 computed.
+    #[inline]
     pub(crate) fn turn_ended(&self, timeout: Option<Duration>) {
         if let Some(turns) = &self.turns {
             turns.turn_ended(timeout);
@@ -349,6 +369,7 @@ impl Observer {
     }
 
     /// Hook: the reactor's wait returned `events` events.
+    #[inline]
     pub(crate) fn io_wait_ended(&self, timeout: Option<Duration>, events: usize) {
         if let (Some(tracer), Some(began)) = (&self.tracer, self.wait_began.take()) {
             tracer.reactor_wait(began, Instant::now(), timeout, events);
@@ -387,4 +408,10 @@ impl Observer {
         tasks.sort_by_key(|task| task.id);
         TaskDump { tasks }
     }
+}
+
+/// The size of one task's record, for the runtime's test that it stays small.
+#[cfg(test)]
+pub(crate) fn record_size() -> usize {
+    std::mem::size_of::<Option<TaskRecord>>()
 }

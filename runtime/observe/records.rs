@@ -77,7 +77,9 @@ pub enum Wait {
 /// What the table keeps for one task (and for the `block_on` future).
 pub(crate) struct TaskRecord {
     pub(crate) id: Id,
-    pub(crate) name: Option<Box<str>>,
+    /// Boxed twice, so that the pointer here is a thin one: 8 bytes for the common unnamed
+    /// task rather than 16, with the record at 48 bytes (one per live task).
+    pub(crate) name: Option<Box<Box<str>>>,
     pub(crate) spawned_at: &'static Location<'static>,
     pub(crate) polls: u64,
     /// Wakes that put the task in the run queue (a wake of a task already queued is not one).
@@ -95,7 +97,7 @@ impl TaskRecord {
     ) -> TaskRecord {
         TaskRecord {
             id,
-            name,
+            name: name.map(Box::new),
             spawned_at,
             polls: 0,
             wakes: 0,
@@ -108,7 +110,7 @@ impl TaskRecord {
         format!(
             "task {} '{}' (spawned at {})",
             self.id,
-            self.name.as_deref().unwrap_or("<unnamed>"),
+            self.name.as_deref().map_or("<unnamed>", |name| &**name),
             self.spawned_at
         )
     }
@@ -129,7 +131,7 @@ impl TaskRecord {
         }
         TaskInfo {
             id: self.id,
-            name: self.name.as_deref().map(str::to_string),
+            name: self.name.as_deref().map(|name| name.to_string()),
             spawned_at: self.spawned_at,
             state,
             waiting_on: waits,

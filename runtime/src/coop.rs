@@ -34,11 +34,13 @@ thread_local! {
 }
 
 /// Gives the poll that is about to start a fresh budget.
+#[inline]
 pub(crate) fn start_poll() {
     BUDGET.with(|budget| budget.set(Some(BUDGET_PER_POLL)));
 }
 
 /// Called when a poll ends: operations outside a poll are not throttled.
+#[inline]
 pub(crate) fn end_poll() {
     BUDGET.with(|budget| budget.set(None));
 }
@@ -46,6 +48,7 @@ pub(crate) fn end_poll() {
 // ANCHOR: budget
 /// May an operation go ahead? `Pending` (after waking the task, so that it runs again on the
 /// next turn of the loop) when the current poll's budget is spent.
+#[inline]
 pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
     if BUDGET.with(Cell::get) == Some(0) {
         give_way();
@@ -56,6 +59,7 @@ pub(crate) fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
 }
 
 /// An operation completed: spends one unit of the current poll's budget.
+#[inline]
 pub(crate) fn spend() {
     BUDGET.with(|budget| {
         if let Some(left) = budget.get() {
@@ -71,6 +75,7 @@ pub(crate) fn give_way() {
 }
 
 /// Did a task give way since the last call? (Asked by the loop's reactor phase.)
+#[inline]
 pub(crate) fn take_gave_way() -> bool {
     GAVE_WAY.with(|gave_way| gave_way.replace(false))
 }

@@ -1,5 +1,5 @@
 //! `task::dump()`: the task table as a learner sees it, put together from the core and the
-//! observer.
+//! observer; and the deadlock check, which prints it when nothing can wake the loop.
 //!
 //! The core knows each task's state (running, queued, waiting) and holds every waker a task
 //! left anywhere: in the reactor's waiter lists, in the timer store, as a join waiter in the
@@ -15,6 +15,30 @@ use crate::observe::{TaskDump, TaskState, Wait};
 use crate::runtime::Runtime;
 
 impl Runtime {
+    // ANCHOR: deadlock
+    /// Panics if nothing can ever wake the loop, which is about to sleep until an event: no
+    /// timer is set, no task waits on a socket, no wake from another thread is pending, and no
+    /// pending task's waker (the `block_on` future's included) is held outside the runtime.
+    /// A `spawn_blocking` job in flight, a user's thread, a channel or another task's future
+    /// all hold a clone, so a deadlock among tasks that wake each other is not caught: this
+    /// check never raises a false alarm, at the price of missing some.
+    pub(crate) fn panic_if_deadlocked(&self) {
+        if !self.timers.is_empty() || self.reactor.has_waiters() {
+            return;
+        }
+        // Wakers first, then the inbox: a thread that drops its clone wakes it first, and
+        // its key is in the inbox by the time the clone is gone.
+        if !self.tasks.nothing_can_wake(&self.main_waker) || !self.remote.is_quiet() {
+            return;
+        }
+        panic!(
+            "stroll: deadlock: every task waits and nothing can wake any of them \
+             (no timer, no socket, no waker held outside the runtime); the tasks:\n{}",
+            self.dump()
+        );
+    }
+    // ANCHOR_END: deadlock
+
     /// A snapshot of the task table; see [`crate::task::dump`].
     pub(crate) fn dump(&self) -> TaskDump {
         let main_state = if self.observer.polling() == Some(TaskKey::MAIN) {

@@ -41,10 +41,13 @@ mod reactor;
 pub mod runtime;
 pub mod task;
 mod task_table;
+// White-box tests of the core, kept with the other tests in runtime/tests/.
 #[cfg(test)]
+#[path = "../tests/internals/mod.rs"]
 mod tests;
 pub mod time;
 mod timers;
+mod waiters;
 mod waker;
 
 pub use runtime::block_on;

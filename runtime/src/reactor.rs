@@ -51,6 +51,7 @@ use slab::Slab;
 
 use crate::coop;
 use crate::ids::{Direction, IoEvent, Source};
+use crate::waiters::Waiters;
 
 /// The token of the `mio::Waker` that other threads use to interrupt [`Reactor::wait`].
 pub(crate) const INTERRUPT_TOKEN: Token = Token(usize::MAX);
@@ -70,12 +71,10 @@ struct SourceState {
     /// reads and writes (operations keep trying the system call, which returns the end of file
     /// or the error); cleared only when an operation in that direction returns `WouldBlock`.
     closed: [bool; 2],
-    /// `waiters[d]`: the wakers of the tasks that got `Pending` for direction `d`, all taken
-    /// (and woken) by the next event for that direction. Normally one task reads and one writes,
-    /// so each list holds at most one waker; a list rather than a single slot means a second
-    /// task waiting in the same direction (two acceptors on one listener) cannot make the first
-    /// one wait forever.
-    waiters: [Vec<Waker>; 2],
+    /// `waiters[d]`: the tasks that got `Pending` for direction `d`, all taken (and woken) by
+    /// the next event for that direction. Normally one task reads and one writes, so each holds
+    /// at most one waker, inline (`waiters.rs`).
+    waiters: [Waiters; 2],
 }
 // ANCHOR_END: source_state
 
@@ -168,7 +167,7 @@ impl Reactor {
                     source: source.source,
                     dir,
                 };
-                to_wake.extend(source.waiters[d].drain(..).map(|waker| (waker, happened)));
+                to_wake.extend(source.waiters[d].take_all().map(|waker| (waker, happened)));
             }
         }
     }
@@ -180,7 +179,7 @@ impl Reactor {
             source,
             ready: [true, true],
             closed: [false, false],
-            waiters: [Vec::new(), Vec::new()],
+            waiters: [Waiters::None, Waiters::None],
         });
         let registered = self.poll.borrow().registry().register(
             io,
@@ -210,13 +209,8 @@ impl Reactor {
         if source.is_ready(dir) {
             return Poll::Ready(());
         }
-        let waiters = &mut source.waiters[dir as usize];
-        if !waiters.iter().any(|waker| waker.will_wake(cx.waker())) {
-            // Room for exactly one more: a first `push` would otherwise allocate room for four
-            // wakers on every socket, and one waiter per direction is the common case.
-            waiters.reserve_exact(1);
-            waiters.push(cx.waker().clone());
-        }
+        // Stored once per task: a task polled again while it waits replaces nothing.
+        source.waiters[dir as usize].add(cx.waker());
         // Re-check after storing the waker. On one thread nothing can have changed in between,
         // but this is the order that never loses a wakeup, so it is the order to learn.
         if source.is_ready(dir) {
@@ -233,11 +227,7 @@ impl Reactor {
         let Some(source) = sources.get_mut(key) else {
             return;
         };
-        let waiters = &mut source.waiters[dir as usize];
-        let Some(at) = waiters.iter().position(|w| w.will_wake(waker)) else {
-            return;
-        };
-        let forgotten = waiters.swap_remove(at);
+        let forgotten = source.waiters[dir as usize].remove(waker);
         drop(sources);
         drop(forgotten); // Dropped outside the borrow.
     }
@@ -261,7 +251,7 @@ impl Reactor {
     pub(crate) fn each_waiter(&self, mut f: impl FnMut(&Waker, Source, Direction)) {
         for (_, state) in self.sources.borrow().iter() {
             for dir in [Direction::Read, Direction::Write] {
-                for waker in &state.waiters[dir as usize] {
+                for waker in state.waiters[dir as usize].as_slice() {
                     f(waker, state.source, dir);
                 }
             }
@@ -272,12 +262,18 @@ impl Reactor {
     pub(crate) fn has_waiters(&self) -> bool {
         let sources = self.sources.borrow();
         let mut lists = sources.iter().flat_map(|(_, state)| state.waiters.iter());
-        lists.any(|waiters| !waiters.is_empty())
+        lists.any(|waiters| !waiters.as_slice().is_empty())
     }
 
     /// Marks the reactor as shut down (see `closed`).
     pub(crate) fn close(&self) {
         self.closed.set(true);
+    }
+
+    /// The size of one source's entry, for the runtime's test that it stays small.
+    #[cfg(test)]
+    pub(crate) fn entry_size() -> usize {
+        std::mem::size_of::<SourceState>()
     }
 
     /// How many sources are registered.
@@ -291,7 +287,7 @@ impl Reactor {
     pub(crate) fn waiter_count(&self) -> usize {
         let sources = self.sources.borrow();
         let lists = sources.iter().flat_map(|(_, state)| state.waiters.iter());
-        lists.map(Vec::len).sum()
+        lists.map(|waiters| waiters.as_slice().len()).sum()
     }
 }
 

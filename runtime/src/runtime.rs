@@ -72,7 +72,7 @@ pub(crate) struct Runtime {
     pub(crate) reactor: Rc<Reactor>,
     pub(crate) timers: Rc<Timers>,
     /// Wakes from other threads.
-    remote: Arc<Remote>,
+    pub(crate) remote: Arc<Remote>,
     /// The waker of the future given to `block_on` (its key is `TaskKey::MAIN`).
     pub(crate) main_waker: Arc<TaskWaker>,
     /// Tasks polled since the reactor was last asked for events (see `wait_for_io`).
@@ -233,11 +233,11 @@ impl Runtime {
         let observer = Rc::new(Observer::new(config.settings, id, main_spawned_at));
         let remote = Arc::new(Remote::new(interrupt));
         Rc::new(Runtime {
-            tasks: Rc::new(TaskTable::new(id, remote.clone(), observer.clone())),
-            run_queue: Rc::new(RunQueue::new(id, observer.clone())),
+            tasks: Rc::new(TaskTable::new(remote.clone(), observer.clone())),
+            run_queue: Rc::new(RunQueue::new(remote.clone(), observer.clone())),
             reactor: Rc::new(reactor),
             timers: Rc::new(Timers::default()),
-            main_waker: TaskWaker::new(id, TaskKey::MAIN, remote.clone()),
+            main_waker: TaskWaker::new(TaskKey::MAIN, remote.clone()),
             remote,
             polls_since_io: Cell::new(0),
             io_ready: RefCell::new(Vec::new()),
@@ -291,12 +291,14 @@ impl Runtime {
     }
 
     /// Before a poll: give it a fresh I/O budget and tell the observer.
+    #[inline]
     fn start_poll(&self, key: TaskKey) {
         self.observer.poll_started(key);
         coop::start_poll();
     }
 
     /// After a poll of the task whose waker is `waker`.
+    #[inline]
     fn end_poll(&self, key: TaskKey, ready: bool, waker: &Arc<TaskWaker>) {
         coop::end_poll();
         self.polls_since_io.set(self.polls_since_io.get() + 1);
@@ -305,6 +307,7 @@ impl Runtime {
     }
 
     /// Phase 2: polls each task that was queued when the turn began, once.
+    #[inline]
     fn run_ready_tasks(&self) {
         let ready_at_start = self.run_queue.len();
         for _ in 0..ready_at_start {
@@ -317,6 +320,7 @@ impl Runtime {
 
     // ANCHOR: run_task
     /// Polls one task in place, then parks it again or records its end.
+    #[inline]
     fn run_task(&self, key: TaskKey) {
         // The cell and waker leave the table for the poll; `scheduled` is cleared.
         let Some((mut cell, waker)) = self.tasks.take_for_poll(key) else {
@@ -338,6 +342,7 @@ impl Runtime {
     // ANCHOR: compute_timeout
     /// Phase 3: zero if something is ready to run, else the time to the next timer, else
     /// `None` (sleep until an I/O event or a wake from another thread).
+    #[inline]
     fn compute_timeout(&self) -> Option<Duration> {
         if self.run_queue.has_work() {
             return Some(Duration::ZERO);
@@ -354,6 +359,7 @@ impl Runtime {
     /// `IO_CHECK_INTERVAL` polls, or when a task gave way (`yield_now`, a spent I/O budget):
     /// `epoll_wait` is a system call, dearer than dozens of polls, and a turn that runs one
     /// task (two tasks passing messages back and forth) would otherwise pay one per message.
+    #[inline]
     fn wait_for_io(&self, timeout: Option<Duration>) {
         let gave_way = coop::take_gave_way();
         let busy = timeout == Some(Duration::ZERO);
@@ -361,9 +367,14 @@ impl Runtime {
             return;
         }
         self.polls_since_io.set(0);
+        self.wait_and_wake(timeout);
+    }
+
+    /// Phase 4's work: `epoll_wait`, then the wakes.
+    fn wait_and_wake(&self, timeout: Option<Duration>) {
         self.observer.io_wait_started(timeout);
         if timeout.is_none() {
-            self.panic_if_deadlocked(); // About to sleep until an event: can one come?
+            self.panic_if_deadlocked(); // About to sleep until an event: can one come? (dump.rs)
         }
         let mut io_ready = self.io_ready.take();
         let events = self.reactor.wait(timeout, &mut io_ready);
@@ -377,36 +388,18 @@ impl Runtime {
     }
     // ANCHOR_END: wait_for_io
 
-    // ANCHOR: deadlock
-    /// Panics if nothing can ever wake the loop, which is about to sleep until an event: no
-    /// timer is set, no task waits on a socket, no wake from another thread is pending, and no
-    /// pending task's waker (the `block_on` future's included) is held outside the runtime.
-    /// A `spawn_blocking` job in flight, a user's thread, a channel or another task's future
-    /// all hold a clone, so a deadlock among tasks that wake each other is not caught: this
-    /// check never raises a false alarm, at the price of missing some.
-    fn panic_if_deadlocked(&self) {
-        if !self.timers.is_empty() || self.reactor.has_waiters() {
-            return;
-        }
-        // Wakers first, then the inbox: a thread that drops its clone wakes it first, and
-        // its key is in the inbox by the time the clone is gone.
-        if !self.tasks.nothing_can_wake(&self.main_waker) || !self.remote.is_quiet() {
-            return;
-        }
-        panic!(
-            "stroll: deadlock: every task waits and nothing can wake any of them \
-             (no timer, no socket, no waker held outside the runtime); the tasks:\n{}",
-            self.dump()
-        );
-    }
-    // ANCHOR_END: deadlock
-
     // ANCHOR: fire_timers
     /// Phase 5: wakes every sleeper whose deadline has passed, earliest first.
+    #[inline]
     fn fire_timers(&self) {
         if self.timers.is_empty() {
             return; // No timers: not even a clock reading.
         }
+        self.wake_due_timers();
+    }
+
+    /// Phase 5's work, when there are timers.
+    fn wake_due_timers(&self) {
         let mut fired = self.fired.take();
         self.timers.fire_due(Instant::now(), &mut fired);
         self.observer.waking_because(WakeCause::Timer);
@@ -419,10 +412,16 @@ impl Runtime {
     // ANCHOR_END: fire_timers
 
     /// Phase 6: queues the tasks that other threads woke since the last turn.
+    #[inline]
     fn take_remote_wakes(&self) {
         if self.remote.is_quiet() {
             return; // The common case: no other thread woke anything.
         }
+        self.queue_remote_wakes();
+    }
+
+    /// Phase 6's work, when another thread woke something.
+    fn queue_remote_wakes(&self) {
         let mut keys = self.remote_keys.take();
         self.remote.take(&mut keys);
         self.observer.waking_because(WakeCause::CrossThread);

@@ -24,7 +24,7 @@ use crate::ids::{TaskKey, TaskLabel};
 use crate::runtime;
 use crate::task_table::{BoxedCell, ErasedCell, TaskExit, TaskTable};
 
-pub use crate::ids::{Id, Source};
+pub use crate::ids::{Id, Source, SourceKind};
 pub use crate::join_error::JoinError;
 pub use crate::observe::{TaskDump, TaskInfo, TaskState, Wait};
 

@@ -22,7 +22,7 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
-use crate::ids::{Id, RuntimeId, TaskKey};
+use crate::ids::{Id, TaskKey};
 use crate::join_error::{panic_message, JoinError};
 use crate::observe::{Exit, Observer, TaskState};
 use crate::waker::{Remote, TaskWaker};
@@ -81,7 +81,6 @@ struct Task {
 
 /// The tasks of one runtime.
 pub(crate) struct TaskTable {
-    runtime: RuntimeId,
     /// Every task that is live, or finished with a result not yet read.
     slab: RefCell<Slab<Entry>>,
     /// The id the next spawned task gets. Ids are never reused within a runtime.
@@ -96,9 +95,8 @@ pub(crate) struct TaskTable {
 }
 
 impl TaskTable {
-    pub(crate) fn new(runtime: RuntimeId, remote: Arc<Remote>, observer: Rc<Observer>) -> Self {
+    pub(crate) fn new(remote: Arc<Remote>, observer: Rc<Observer>) -> Self {
         TaskTable {
-            runtime,
             slab: RefCell::new(Slab::new()),
             next_id: Cell::new(1),
             spare_wakers: RefCell::new(Vec::new()),
@@ -133,11 +131,12 @@ impl TaskTable {
         let spare = self.spare_wakers.borrow_mut().pop();
         match spare.map(|spare| TaskWaker::reuse(spare, key)) {
             Some(Ok(waker)) => waker,
-            _ => TaskWaker::new(self.runtime, key, self.remote.clone()),
+            _ => TaskWaker::new(key, self.remote.clone()),
         }
     }
 
     /// The live task `key` names, if it is still live.
+    #[inline]
     fn live(slab: &mut Slab<Entry>, key: TaskKey) -> Option<&mut Task> {
         match slab.get_mut(key.slot) {
             Some(Entry::Live(task)) if task.id == key.id => Some(task),
@@ -148,6 +147,7 @@ impl TaskTable {
     // ANCHOR: take_for_poll
     /// Moves a queued task's cell and waker out of the table for polling, and clears the
     /// waker's `scheduled` flag: a wake from now on queues the task again.
+    #[inline]
     pub(crate) fn take_for_poll(&self, key: TaskKey) -> Option<(BoxedCell, Arc<TaskWaker>)> {
         let mut slab = self.slab.borrow_mut();
         let task = Self::live(&mut slab, key)?;
@@ -162,6 +162,7 @@ impl TaskTable {
     // ANCHOR_END: take_for_poll
 
     /// Puts back the cell of a task that returned `Pending`, unless it aborted itself.
+    #[inline]
     pub(crate) fn park(&self, key: TaskKey, cell: BoxedCell, waker: Arc<TaskWaker>) {
         let mut slab = self.slab.borrow_mut();
         let task = Self::live(&mut slab, key).expect("a polled task stays in the table");

@@ -132,6 +132,7 @@ impl Timers {
     }
 
     /// Is no timer registered?
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.borrow().is_empty()
     }

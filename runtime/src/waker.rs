@@ -2,7 +2,8 @@
 //! other.
 //!
 //! Every task has one [`TaskWaker`], behind an `Arc`, that names the task (by its [`TaskKey`])
-//! and the runtime it belongs to. Waking it first sets its `scheduled` flag; if the flag was
+//! and the runtime it belongs to (by that runtime's [`Remote`] inbox, which every waker of the
+//! runtime shares). Waking it first sets its `scheduled` flag; if the flag was
 //! already set the task is queued already, and the wake does nothing else. Otherwise it takes
 //! one of two paths:
 //!
@@ -27,7 +28,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::ids::{RuntimeId, TaskKey};
+use crate::ids::{Id, TaskKey};
 use crate::observe::Observer;
 
 thread_local! {
@@ -37,7 +38,9 @@ thread_local! {
 
 /// The tasks of one runtime that were woken and wait to be polled.
 pub(crate) struct RunQueue {
-    runtime: RuntimeId,
+    /// The inbox of this queue's runtime: a waker whose `remote` is this same allocation
+    /// belongs to this runtime (see `push_local`).
+    remote: Arc<Remote>,
     /// Keys of woken tasks, in the order they were woken. Keys of tasks that ended since they
     /// were queued stay here and are skipped when they come up.
     keys: RefCell<VecDeque<TaskKey>>,
@@ -49,9 +52,9 @@ pub(crate) struct RunQueue {
 }
 
 impl RunQueue {
-    pub(crate) fn new(runtime: RuntimeId, observer: Rc<Observer>) -> RunQueue {
+    pub(crate) fn new(remote: Arc<Remote>, observer: Rc<Observer>) -> RunQueue {
         RunQueue {
-            runtime,
+            remote,
             keys: RefCell::new(VecDeque::new()),
             // The `block_on` future's first poll.
             main_woken: Cell::new(true),
@@ -71,6 +74,7 @@ impl RunQueue {
     }
 
     /// Queues a woken task.
+    #[inline]
     pub(crate) fn push(&self, key: TaskKey) {
         self.observer.woken(key);
         if key == TaskKey::MAIN {
@@ -86,21 +90,25 @@ impl RunQueue {
     }
 
     /// The next task key to poll, if any.
+    #[inline]
     pub(crate) fn pop(&self) -> Option<TaskKey> {
         self.keys.borrow_mut().pop_front()
     }
 
     /// How many keys are queued.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.keys.borrow().len()
     }
 
     /// Takes the "the `block_on` future was woken" flag.
+    #[inline]
     pub(crate) fn take_main_woken(&self) -> bool {
         self.main_woken.replace(false)
     }
 
     /// Is anything waiting to be polled?
+    #[inline]
     pub(crate) fn has_work(&self) -> bool {
         self.main_woken.get() || !self.keys.borrow().is_empty()
     }
@@ -111,12 +119,14 @@ impl RunQueue {
     }
 }
 
-/// The local path of a wake: if runtime `runtime` runs its loop on this thread, queues `key`
-/// there and returns `true`.
-fn push_local(runtime: RuntimeId, key: TaskKey) -> bool {
+/// The local path of a wake: if the runtime whose inbox is `remote` runs its loop on this
+/// thread, queues `key` there and returns `true`. (Each runtime has its own inbox, which lives
+/// as long as any of its wakers: comparing the two pointers compares the runtimes.)
+#[inline]
+fn push_local(remote: &Arc<Remote>, key: TaskKey) -> bool {
     LOCAL
         .try_with(|local| match local.borrow().as_deref() {
-            Some(queue) if queue.runtime == runtime => {
+            Some(queue) if Arc::ptr_eq(&queue.remote, remote) => {
                 queue.push(key);
                 true
             }
@@ -173,6 +183,7 @@ impl Remote {
 
     /// Has no other thread woken anything since the loop last looked? (Two plain loads: the
     /// loop asks every turn.)
+    #[inline]
     pub(crate) fn is_quiet(&self) -> bool {
         !self.interrupted.load(Ordering::SeqCst) && !self.has_keys.load(Ordering::SeqCst)
     }
@@ -204,12 +215,19 @@ impl Remote {
 /// it (`futures_task::waker_ref`), so a poll costs no reference counting; only a future that
 /// keeps the waker clones it. When a task ends and nobody kept a clone, the runtime gives the
 /// same allocation to the next task ([`TaskWaker::reuse`]).
+///
+/// Its fields are the task's key in two parts, so that the whole waker (with the `Arc`'s two
+/// counters) fits in 40 bytes: one allocation per live task, so every byte counts.
 pub(crate) struct TaskWaker {
-    runtime: RuntimeId,
-    key: TaskKey,
+    /// The task's id (its key's `id`).
+    id: Id,
+    /// The task's slot in the task table (its key's `slot`, which always fits: see `TaskKey`).
+    slot: u32,
     /// The task's key is in the run queue or the remote inbox, and the task has not been polled
     /// since. Set by a wake, cleared by the loop just before it polls the task.
     scheduled: AtomicBool,
+    /// The inbox of the runtime the task belongs to: where a wake from another thread goes,
+    /// and what tells a wake on the loop's thread that this is its runtime.
     remote: Arc<Remote>,
 }
 
@@ -217,13 +235,22 @@ impl TaskWaker {
     /// The waker of task `key`, which is queued already: a task gets its waker at its first
     /// poll, just before the loop clears the flag, and the `block_on` future's first poll is
     /// queued from the start.
-    pub(crate) fn new(runtime: RuntimeId, key: TaskKey, remote: Arc<Remote>) -> Arc<TaskWaker> {
+    pub(crate) fn new(key: TaskKey, remote: Arc<Remote>) -> Arc<TaskWaker> {
         Arc::new(TaskWaker {
-            runtime,
-            key,
+            id: key.id,
+            slot: slot_of(key),
             scheduled: AtomicBool::new(true),
             remote,
         })
+    }
+
+    /// The key of the task this waker wakes.
+    #[inline]
+    fn key(&self) -> TaskKey {
+        TaskKey {
+            slot: self.slot as usize,
+            id: self.id,
+        }
     }
 
     /// Points an unshared waker at another task of the same runtime, a queued one. Returns the
@@ -234,7 +261,8 @@ impl TaskWaker {
     ) -> Result<Arc<TaskWaker>, Arc<TaskWaker>> {
         match Arc::get_mut(&mut waker) {
             Some(unshared) => {
-                unshared.key = key;
+                unshared.id = key.id;
+                unshared.slot = slot_of(key);
                 *unshared.scheduled.get_mut() = true;
                 Ok(waker)
             }
@@ -243,6 +271,7 @@ impl TaskWaker {
     }
 
     /// Called by the loop just before it polls the task: wakes from now on queue it again.
+    #[inline]
     pub(crate) fn unschedule(&self) {
         self.scheduled.store(false, Ordering::Release);
     }
@@ -265,13 +294,20 @@ impl TaskWaker {
 
 // ANCHOR: wake
 impl futures_task::ArcWake for TaskWaker {
+    #[inline]
     fn wake_by_ref(arc_self: &Arc<Self>) {
         if arc_self.scheduled.swap(true, Ordering::AcqRel) {
             return; // Already queued: it will be polled, and will see whatever this wake meant.
         }
-        if !push_local(arc_self.runtime, arc_self.key) {
-            arc_self.remote.push(arc_self.key);
+        let key = arc_self.key();
+        if !push_local(&arc_self.remote, key) {
+            arc_self.remote.push(key);
         }
     }
 }
 // ANCHOR_END: wake
+
+/// `key`'s slot as a waker stores it.
+fn slot_of(key: TaskKey) -> u32 {
+    u32::try_from(key.slot).expect("a task table never has 2^32 slots")
+}

@@ -64,7 +64,7 @@ fn the_task_table_shows_states_and_what_tasks_wait_on() {
         assert_eq!(acceptor.state, TaskState::Waiting);
         match &acceptor.waiting_on[..] {
             [Wait::Readable(source)] => {
-                assert_eq!(source.kind, "tcp listener");
+                assert_eq!(source.kind, stroll::task::SourceKind::TcpListener);
                 assert_eq!(source.addr, Some(addr));
             }
             other => panic!("acceptor waits on {other:?}"),

@@ -331,6 +331,45 @@ fn two_tasks_accepting_on_one_listener_both_get_a_connection() {
 }
 
 #[test]
+fn an_acceptor_that_gives_up_leaves_the_other_one_waiting() {
+    // Three tasks wait on one listener (the reactor keeps a list of them); the second gives up
+    // (its accept loses to a timeout). Its waker must leave the list, and only its own: the
+    // first and third still get the next two connections, and the task table shows nobody
+    // else waiting on the listener.
+    block_on(async {
+        let listener = Rc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let addr = listener.local_addr().unwrap();
+        let acceptor = |patience: Duration| {
+            let listener = listener.clone();
+            spawn(async move { timeout(patience, listener.accept()).await.is_ok() })
+        };
+        let first = acceptor(HANG_GUARD);
+        let quitter = acceptor(Duration::from_millis(20));
+        let third = acceptor(HANG_GUARD);
+        assert!(
+            !quitter.await.unwrap(),
+            "nobody connected, yet the quitter accepted"
+        );
+        let waiting_on_listener = stroll::task::dump()
+            .tasks
+            .iter()
+            .filter(|task| {
+                task.waiting_on
+                    .iter()
+                    .any(|w| w.to_string().contains("listener"))
+            })
+            .count();
+        assert_eq!(waiting_on_listener, 2, "{}", stroll::task::dump());
+        let _a = TcpStream::connect(addr).await.unwrap();
+        let _b = TcpStream::connect(addr).await.unwrap();
+        for acceptor in [first, third] {
+            let accepted = timeout(HANG_GUARD, acceptor).await;
+            assert!(accepted.expect("an acceptor was never woken").unwrap());
+        }
+    });
+}
+
+#[test]
 fn one_task_can_wait_on_more_sockets_than_its_io_budget() {
     // One poll that parks 300 reads: parking must not spend the per-poll I/O budget (128), or
     // the reads past it would never register and their data would never be read.

@@ -74,47 +74,20 @@ fn known(addr: impl Into<SocketAddr>) -> Lookup {
     Lookup::Known(Ok(vec![addr.into()]))
 }
 
-impl ToSocketAddrs for SocketAddr {}
-impl Sealed for SocketAddr {
-    fn lookup(&self) -> Lookup {
-        known(*self)
-    }
+// The numeric address types need no lookup; one impl each, written once.
+macro_rules! known_address {
+    ($($ty:ty),*) => {$(
+        impl ToSocketAddrs for $ty {}
+        impl Sealed for $ty {
+            fn lookup(&self) -> Lookup {
+                known(*self)
+            }
+        }
+    )*};
 }
 
-impl ToSocketAddrs for SocketAddrV4 {}
-impl Sealed for SocketAddrV4 {
-    fn lookup(&self) -> Lookup {
-        known(*self)
-    }
-}
-
-impl ToSocketAddrs for SocketAddrV6 {}
-impl Sealed for SocketAddrV6 {
-    fn lookup(&self) -> Lookup {
-        known(*self)
-    }
-}
-
-impl ToSocketAddrs for (IpAddr, u16) {}
-impl Sealed for (IpAddr, u16) {
-    fn lookup(&self) -> Lookup {
-        known(*self)
-    }
-}
-
-impl ToSocketAddrs for (Ipv4Addr, u16) {}
-impl Sealed for (Ipv4Addr, u16) {
-    fn lookup(&self) -> Lookup {
-        known(*self)
-    }
-}
-
-impl ToSocketAddrs for (Ipv6Addr, u16) {}
-impl Sealed for (Ipv6Addr, u16) {
-    fn lookup(&self) -> Lookup {
-        known(*self)
-    }
-}
+known_address!(SocketAddr, SocketAddrV4, SocketAddrV6);
+known_address!((IpAddr, u16), (Ipv4Addr, u16), (Ipv6Addr, u16));
 
 impl ToSocketAddrs for [SocketAddr] {}
 impl Sealed for [SocketAddr] {

@@ -6,7 +6,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::ids::{Direction, Source};
+use crate::ids::{Direction, Source, SourceKind};
 use crate::net::addr::{resolve, try_each};
 use crate::net::ToSocketAddrs;
 use crate::reactor::IoSource;
@@ -53,7 +53,7 @@ impl TcpListener {
 
     fn from_mio(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
         let source = Source {
-            kind: "tcp listener",
+            kind: SourceKind::TcpListener,
             addr: listener.local_addr().ok(),
         };
         Ok(TcpListener {
@@ -126,7 +126,7 @@ impl TcpStream {
     /// Registers a mio stream; `peer` names it in the task table and traces.
     fn from_mio(stream: mio::net::TcpStream, peer: Option<SocketAddr>) -> io::Result<TcpStream> {
         let source = Source {
-            kind: "tcp",
+            kind: SourceKind::Tcp,
             addr: peer,
         };
         Ok(TcpStream {

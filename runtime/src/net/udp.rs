@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::ids::{Direction, Source};
+use crate::ids::{Direction, Source, SourceKind};
 use crate::net::addr::{resolve, try_each};
 use crate::net::ToSocketAddrs;
 use crate::reactor::IoSource;
@@ -35,7 +35,7 @@ impl UdpSocket {
         try_each(addrs, |addr| async move {
             let socket = mio::net::UdpSocket::bind(addr)?;
             let source = Source {
-                kind: "udp",
+                kind: SourceKind::Udp,
                 addr: socket.local_addr().ok(),
             };
             Ok(UdpSocket {

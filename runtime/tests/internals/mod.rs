@@ -74,3 +74,19 @@ fn a_completed_timeout_leaves_no_timer_behind() {
         assert_eq!(registered_timers(), 0);
     });
 }
+
+/// The structures kept per task and per socket are as small as their docs say: an idle
+/// connection costs each of them once (see the idle workload in `benches/peers.rs`).
+#[test]
+fn per_task_and_per_socket_structures_stay_small() {
+    use std::mem::size_of;
+    // The waker's data; with the `Arc`'s two counters, 40 bytes: malloc's 48-byte chunk.
+    assert_eq!(size_of::<crate::waker::TaskWaker>(), 24);
+    // Nobody or one waiter inline, in the space of a `Vec`.
+    assert_eq!(size_of::<crate::waiters::Waiters>(), 24);
+    assert_eq!(size_of::<crate::ids::Source>(), 36);
+    // A socket's entry in the reactor: its description, caches and two `Waiters`.
+    assert_eq!(crate::reactor::Reactor::entry_size(), 88);
+    // The task table's record of a task: a thin pointer to its name, if it has one.
+    assert_eq!(crate::observe::record_size(), 48);
+}

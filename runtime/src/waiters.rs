@@ -1,0 +1,72 @@
+//! The wakers waiting on one direction of one socket; the reactor keeps two per socket.
+//!
+//! Almost always there is at most one: one task reads a socket, one task writes it. So the two
+//! common cases, nobody and one task, are stored inline and cost no allocation (an idle server
+//! holds one per connection). A list is made only when a second task waits in the same
+//! direction (two tasks accepting on one listener), so that neither can make the other wait
+//! forever by taking its place.
+
+use std::task::Waker;
+
+/// The tasks waiting for one direction of a socket to become ready.
+#[derive(Default)]
+pub(crate) enum Waiters {
+    /// Nobody waits.
+    #[default]
+    None,
+    /// One task waits: the common case.
+    One(Waker),
+    /// A second task came while one waited. Invariant: no two wakers wake the same task. Stays
+    /// a list (even if its waiters leave) until the next event takes them all.
+    Many(Vec<Waker>),
+}
+
+impl Waiters {
+    /// Adds `waker`, unless a waker of the same task waits already.
+    pub(crate) fn add(&mut self, waker: &Waker) {
+        match self {
+            Waiters::None => *self = Waiters::One(waker.clone()),
+            Waiters::One(first) if first.will_wake(waker) => {}
+            Waiters::One(first) => *self = Waiters::Many(vec![first.clone(), waker.clone()]),
+            Waiters::Many(list) => {
+                if !list.iter().any(|w| w.will_wake(waker)) {
+                    list.push(waker.clone());
+                }
+            }
+        }
+    }
+
+    /// Takes out the waker that wakes the same task as `waker`, if one waits.
+    pub(crate) fn remove(&mut self, waker: &Waker) -> Option<Waker> {
+        match self {
+            Waiters::One(first) if first.will_wake(waker) => match std::mem::take(self) {
+                Waiters::One(removed) => Some(removed),
+                _ => unreachable!("matched as One just above"),
+            },
+            Waiters::Many(list) => {
+                let at = list.iter().position(|w| w.will_wake(waker))?;
+                Some(list.swap_remove(at))
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes every waker out: nobody waits any more.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waker> {
+        let (one, many) = match std::mem::take(self) {
+            Waiters::None => (None, Vec::new()),
+            Waiters::One(waker) => (Some(waker), Vec::new()),
+            Waiters::Many(list) => (None, list),
+        };
+        one.into_iter().chain(many)
+    }
+
+    /// The wakers waiting now.
+    pub(crate) fn as_slice(&self) -> &[Waker] {
+        match self {
+            Waiters::None => &[],
+            Waiters::One(waker) => std::slice::from_ref(waker),
+            Waiters::Many(list) => list,
+        }
+    }
+}
