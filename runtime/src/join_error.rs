@@ -74,12 +74,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(payload) => write!(
-                f,
-                "task {} panicked: {}",
-                self.id,
-                panic_message(payload.as_ref())
-            ),
+            Repr::Panic(p) => write!(f, "task {} panicked: {}", self.id, panic_message(&**p)),
         }
     }
 }
@@ -88,11 +83,11 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
-            Repr::Panic(payload) => write!(
+            Repr::Panic(p) => write!(
                 f,
                 "JoinError::Panic({:?}, {:?})",
                 self.id,
-                panic_message(payload.as_ref())
+                panic_message(&**p)
             ),
         }
     }

@@ -1,10 +1,8 @@
 //! The wakers waiting on one direction of one socket; the reactor keeps two per socket.
 //!
-//! Almost always there is at most one: one task reads a socket, one task writes it. So the two
-//! common cases, nobody and one task, are stored inline and cost no allocation (an idle server
-//! holds one per connection). A list is made only when a second task waits in the same
-//! direction (two tasks accepting on one listener), so that neither can make the other wait
-//! forever by taking its place.
+//! Almost always one task reads a socket and one writes it, so nobody and one waker are stored
+//! inline, with no allocation; a list is made only for a second task waiting in the same
+//! direction (two tasks accepting on one listener), so that neither can push the other out.
 
 use std::task::Waker;
 

@@ -3,9 +3,8 @@
 //!
 //! Every task has one [`TaskWaker`], behind an `Arc`, that names the task (by its [`TaskKey`])
 //! and the runtime it belongs to (by that runtime's [`Remote`] inbox, which every waker of the
-//! runtime shares). Waking it first sets its `scheduled` flag; if the flag was
-//! already set the task is queued already, and the wake does nothing else. Otherwise it takes
-//! one of two paths:
+//! runtime shares). Waking it sets its `scheduled` flag; if the flag was already set the task
+//! is queued already, and the wake does nothing else. Otherwise it takes one of two paths:
 //!
 //! - **Local**: the waker is called on the thread that runs that runtime's loop (a socket became
 //!   ready, a timer fired, one task woke another). The key goes straight onto the [`RunQueue`]:
@@ -15,8 +14,12 @@
 //!   behind a mutex, and a `mio::Waker` interrupts the loop if it is asleep in the reactor.
 //!
 //! The loop clears `scheduled` just before it polls the task, so a wake that comes during the
-//! poll queues the task again for the next turn: no wake is ever lost, and none queues a task
-//! twice.
+//! poll queues the task again for the next turn: no wake is ever lost.
+//!
+//! The remote path sets the flag with one atomic `swap`, so that two threads waking a task at
+//! once queue it once. The local path reads the flag, then writes it: a `swap` is a locked
+//! instruction, as dear as the rest of a local wake. If another thread wakes the task in
+//! between, it is queued twice and polled once for nothing; no wake is lost.
 //!
 //! A waker never holds the task itself, only its key, so a task that stores its own waker
 //! creates no reference cycle. A key whose task is gone (finished, aborted, runtime dropped) is
@@ -39,7 +42,7 @@ thread_local! {
 /// The tasks of one runtime that were woken and wait to be polled.
 pub(crate) struct RunQueue {
     /// The inbox of this queue's runtime: a waker whose `remote` is this same allocation
-    /// belongs to this runtime (see `push_local`).
+    /// belongs to this runtime (see `with_local_queue`).
     remote: Arc<Remote>,
     /// Keys of woken tasks, in the order they were woken. Keys of tasks that ended since they
     /// were queued stay here and are skipped when they come up.
@@ -119,15 +122,15 @@ impl RunQueue {
     }
 }
 
-/// The local path of a wake: if the runtime whose inbox is `remote` runs its loop on this
-/// thread, queues `key` there and returns `true`. (Each runtime has its own inbox, which lives
-/// as long as any of its wakers: comparing the two pointers compares the runtimes.)
+/// If the runtime whose inbox is `remote` runs its loop on this thread, calls `f` with its run
+/// queue and returns `true`. (Each runtime has its own inbox, which lives as long as any of its
+/// wakers: comparing the two pointers compares the runtimes.)
 #[inline]
-fn push_local(remote: &Arc<Remote>, key: TaskKey) -> bool {
+fn with_local_queue(remote: &Arc<Remote>, f: impl FnOnce(&RunQueue)) -> bool {
     LOCAL
         .try_with(|local| match local.borrow().as_deref() {
             Some(queue) if Arc::ptr_eq(&queue.remote, remote) => {
-                queue.push(key);
+                f(queue);
                 true
             }
             _ => false,
@@ -214,10 +217,8 @@ impl Remote {
 /// The runtime keeps each task's `Arc<TaskWaker>` and polls with a borrowed `Waker` made from
 /// it (`futures_task::waker_ref`), so a poll costs no reference counting; only a future that
 /// keeps the waker clones it. When a task ends and nobody kept a clone, the runtime gives the
-/// same allocation to the next task ([`TaskWaker::reuse`]).
-///
-/// Its fields are the task's key in two parts, so that the whole waker (with the `Arc`'s two
-/// counters) fits in 40 bytes: one allocation per live task, so every byte counts.
+/// same allocation to the next task ([`TaskWaker::reuse`]). One per live task, so it is small:
+/// 40 bytes with the `Arc`'s two counters (the key is kept in two parts to get there).
 pub(crate) struct TaskWaker {
     /// The task's id (its key's `id`).
     id: Id,
@@ -296,11 +297,17 @@ impl TaskWaker {
 impl futures_task::ArcWake for TaskWaker {
     #[inline]
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        if arc_self.scheduled.swap(true, Ordering::AcqRel) {
-            return; // Already queued: it will be polled, and will see whatever this wake meant.
-        }
         let key = arc_self.key();
-        if !push_local(&arc_self.remote, key) {
+        let flag = &arc_self.scheduled;
+        // On the loop's thread: read, then write (see the module docs for why not `swap`).
+        let local = with_local_queue(&arc_self.remote, |queue| {
+            if !flag.load(Ordering::Acquire) {
+                flag.store(true, Ordering::Release);
+                queue.push(key);
+            }
+        });
+        // From another thread: the first to set the flag puts the key in the inbox.
+        if !local && !flag.swap(true, Ordering::AcqRel) {
             arc_self.remote.push(key);
         }
     }
