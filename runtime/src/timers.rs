@@ -119,8 +119,8 @@ impl Timers {
         fired.extend(due.into_values());
     }
 
-    /// Was `key` fired already (see `fired_through`)?
-    fn has_fired(&self, key: TimerKey) -> bool {
+    /// Was `key` fired already (see `fired_through`)? Then its deadline has passed.
+    pub(crate) fn has_fired(&self, key: TimerKey) -> bool {
         self.fired_through.get().is_some_and(|last| key <= last)
     }
 
