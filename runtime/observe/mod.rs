@@ -211,10 +211,13 @@ impl Observer {
             tracer.spawn(key.id, &record.label(), spawned_at, by);
         }
         let mut tasks = self.tasks.borrow_mut();
-        if tasks.len() <= key.slot {
-            tasks.resize_with(key.slot + 1, || None);
+        match tasks.get_mut(key.slot) {
+            Some(slot) => *slot = Some(record),
+            None => {
+                tasks.resize_with(key.slot, || None); // Normally the slot is the next one.
+                tasks.push(Some(record));
+            }
         }
-        tasks[key.slot] = Some(record);
     }
 
     /// Hook: a poll of `key` begins.
@@ -330,7 +333,9 @@ impl Observer {
         if let Some(slot) = self.tasks.borrow_mut().get_mut(key.slot) {
             *slot = None;
         }
-        self.lost.borrow_mut().retain(|lost| *lost != key);
+        if self.debug.is_some() {
+            self.lost.borrow_mut().retain(|lost| *lost != key);
+        }
     }
 
     /// Hook: the loop is about to wait in the reactor for at most `timeout`.
