@@ -167,7 +167,7 @@ impl Reactor {
                     source: source.source,
                     dir,
                 };
-                to_wake.extend(source.waiters[d].take_all().map(|waker| (waker, happened)));
+                source.waiters[d].take_each(|waker| to_wake.push((waker, happened)));
             }
         }
     }

@@ -49,14 +49,13 @@ impl Waiters {
         }
     }
 
-    /// Takes every waker out: nobody waits any more.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waker> {
-        let (one, many) = match std::mem::take(self) {
-            Waiters::None => (None, Vec::new()),
-            Waiters::One(waker) => (Some(waker), Vec::new()),
-            Waiters::Many(list) => (None, list),
-        };
-        one.into_iter().chain(many)
+    /// Takes every waker out and hands each to `f`: nobody waits any more.
+    pub(crate) fn take_each(&mut self, mut f: impl FnMut(Waker)) {
+        match std::mem::take(self) {
+            Waiters::None => {}
+            Waiters::One(waker) => f(waker),
+            Waiters::Many(list) => list.into_iter().for_each(f),
+        }
     }
 
     /// The wakers waiting now.
