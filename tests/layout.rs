@@ -68,7 +68,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in crate_files() {
         let module = module_of(&file);
-        // lib.rs declares every module; tests.rs is a test module nothing uses.
+        // lib.rs declares every module; `tests` (runtime/tests/internals/) is a test module nothing uses.
         if module == "lib" || module == "tests" {
             continue;
         }

@@ -93,9 +93,9 @@ def has_field(value, name):
 
 
 def text(value):
-    """A Rust string, `Option<String>` or `Option<Box<String>>` as plain text ("-" for None)."""
+    """A Rust string, `Option<String>` or `Option<Box<Box<str>>>` as plain text ("-" for None)."""
     if value.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
-        return text(value.dereference())  # A Box<String>: the String it points to.
+        return text(value.dereference())  # The outer Box of a Box<Box<str>>: the str box.
     variant = active_variant(value)
     if variant is not None:
         name, inner = variant

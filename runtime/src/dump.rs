@@ -2,7 +2,7 @@
 //! observer; and the deadlock check, which prints it when nothing can wake the loop.
 //!
 //! The core knows each task's state (running, queued, waiting) and holds every waker a task
-//! left anywhere: in the reactor's waiter lists, in the timer store, as a join waiter in the
+//! left anywhere: among the reactor's waiters, in the timer store, as a join waiter in the
 //! task table. The observer knows each task's name, spawn location and counters. A dump joins
 //! the two: a task waits on whatever holds a clone of its waker. Nothing is recorded at poll
 //! time for it, so the loop pays nothing until someone asks.

@@ -34,15 +34,16 @@ impl fmt::Debug for Id {
 /// slot now holds a new one carries the old id, so the runtime sees the mismatch and ignores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TaskKey {
-    /// Index into the runtime's task table.
+    /// Index into the runtime's task table. Invariant: below `u32::MAX` (checked when a task
+    /// is added), so that a waker can store it in 4 bytes.
     pub(crate) slot: usize,
     /// The id of the task the slot held when this key was made.
     pub(crate) id: Id,
 }
 
 impl TaskKey {
-    /// The key of the future passed to `block_on`, which is not in the task table: its slot
-    /// is past every real one (a table never has 2^32 slots: a waker stores slots as `u32`).
+    /// The key of the future passed to `block_on`, which is not in the task table: its id is
+    /// 0, which no task has, and its slot is past every real one.
     pub(crate) const MAIN: TaskKey = TaskKey {
         slot: u32::MAX as usize,
         id: Id::MAIN,
@@ -63,7 +64,7 @@ pub(crate) struct TaskLabel {
 /// Identifies one runtime. Every `block_on` call creates a runtime with a fresh id.
 pub(crate) type RuntimeId = u64;
 
-/// A direction of I/O. Each socket has one readiness flag and one list of waiters per direction.
+/// A direction of I/O. Each socket has one readiness flag and one set of waiters per direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
     Read = 0,
@@ -88,8 +89,9 @@ pub struct Source {
     pub addr: Option<SocketAddr>,
 }
 
-/// The kinds of socket stroll registers.
+/// The kinds of socket stroll registers (more may come: a `match` on it needs a `_` arm).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SourceKind {
     /// A [`TcpListener`](crate::net::TcpListener).
     TcpListener,

@@ -41,7 +41,6 @@ mod reactor;
 pub mod runtime;
 pub mod task;
 mod task_table;
-// White-box tests of the core, kept with the other tests in runtime/tests/.
 #[cfg(test)]
 #[path = "../tests/internals/mod.rs"]
 mod tests;

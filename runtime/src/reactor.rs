@@ -61,7 +61,7 @@ const EVENTS_PER_WAIT: usize = 1024;
 
 // ANCHOR: source_state
 /// What the reactor knows about one registered source.
-struct SourceState {
+pub(crate) struct SourceState {
     /// What the socket is, for the task table and traces.
     source: Source,
     /// `ready[d]`: the last event said direction `d` is ready, and no operation in that
@@ -209,7 +209,6 @@ impl Reactor {
         if source.is_ready(dir) {
             return Poll::Ready(());
         }
-        // Stored once per task: a task polled again while it waits replaces nothing.
         source.waiters[dir as usize].add(cx.waker());
         // Re-check after storing the waker. On one thread nothing can have changed in between,
         // but this is the order that never loses a wakeup, so it is the order to learn.
@@ -268,12 +267,6 @@ impl Reactor {
     /// Marks the reactor as shut down (see `closed`).
     pub(crate) fn close(&self) {
         self.closed.set(true);
-    }
-
-    /// The size of one source's entry, for the runtime's test that it stays small.
-    #[cfg(test)]
-    pub(crate) fn entry_size() -> usize {
-        std::mem::size_of::<SourceState>()
     }
 
     /// How many sources are registered.

@@ -20,13 +20,13 @@
 //! 6. `take_remote_wakes`: queue the tasks that other threads woke.
 //!
 //! Waking a task (phase 4, 5, 6, or one task waking another) only puts its key on the run queue;
-//! nothing is polled until phase 2 of a turn.
+//! nothing is polled until phase 2 of a turn. Phases 4-6 test, then call their work; they and
+//! the helpers of a poll are `#[inline]`, merged into this loop (see the book's executor chapter).
 //!
 //! The instruments (the task table's records, debug mode, the trace, the turn log) are not
-//! here: the loop tells its [`Observer`] what happens at a few hooks
-//! (`runtime/observe/mod.rs`), and the observer does the rest. [`Builder`] switches them on
-//! from code; [`block_on`] takes the settings from the environment (`STROLL_DEBUG`,
-//! `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`, `STROLL_LOG`).
+//! here: the loop tells its [`Observer`] at a few hooks (`runtime/observe/mod.rs`), which does
+//! the rest. [`Builder`] switches them on from code; [`block_on`] from the environment
+//! (`STROLL_DEBUG`, `STROLL_SLOW_POLL_MS`, `STROLL_TRACE`, `STROLL_LOG`).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -98,8 +98,9 @@ pub(crate) struct Runtime {
 ///   give the outer loop a chance to run. Use [`crate::spawn`] (or `.await`) instead.
 /// - When `future` panics: the panic passes through, after the runtime has been cleaned up, so
 ///   `block_on` can be called again.
-/// - When nothing can ever wake the loop again (a certain deadlock: see `panic_if_deadlocked`):
-///   the message contains `deadlock` and the task table, instead of a program that hangs.
+/// - When nothing can ever wake the loop again (a certain deadlock: see `panic_if_deadlocked`
+///   in dump.rs): the message contains `deadlock` and the task table, instead of a program that
+///   hangs.
 ///
 /// Debug mode and tracing are taken from the environment (see [`Builder::new`]).
 #[track_caller]

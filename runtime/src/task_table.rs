@@ -111,6 +111,10 @@ impl TaskTable {
         self.next_id.set(id.0 + 1);
         let mut slab = self.slab.borrow_mut();
         let entry = slab.vacant_entry();
+        assert!(
+            entry.key() < u32::MAX as usize,
+            "a task table never has 2^32 slots"
+        );
         let key = TaskKey {
             slot: entry.key(),
             id,

@@ -119,7 +119,8 @@ impl Timers {
         fired.extend(due.into_values());
     }
 
-    /// Was `key` fired already (see `fired_through`)? Then its deadline has passed.
+    /// Was `key` surely fired already (see `fired_through`)? `true` means its deadline has
+    /// passed; `false` may also be a fired key, once `insert` has set the shortcut aside.
     pub(crate) fn has_fired(&self, key: TimerKey) -> bool {
         self.fired_through.get().is_some_and(|last| key <= last)
     }

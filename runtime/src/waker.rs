@@ -3,8 +3,9 @@
 //!
 //! Every task has one [`TaskWaker`], behind an `Arc`, that names the task (by its [`TaskKey`])
 //! and the runtime it belongs to (by that runtime's [`Remote`] inbox, which every waker of the
-//! runtime shares). Waking it sets its `scheduled` flag; if the flag was already set the task
-//! is queued already, and the wake does nothing else. Otherwise it takes one of two paths:
+//! runtime shares). A wake first tells which thread it is on, then sets the task's `scheduled`
+//! flag; if the flag was already set the task is queued already, and the wake does nothing
+//! else. Otherwise it takes one of two paths:
 //!
 //! - **Local**: the waker is called on the thread that runs that runtime's loop (a socket became
 //!   ready, a timer fired, one task woke another). The key goes straight onto the [`RunQueue`]:
@@ -141,8 +142,9 @@ fn with_local_queue(remote: &Arc<Remote>, f: impl FnOnce(&RunQueue)) -> bool {
 /// The part of a runtime that other threads may touch: the inbox of wakes from other threads.
 pub(crate) struct Remote {
     /// Keys woken from other threads; `None` once the runtime has shut down (later wakes are
-    /// dropped). Invariant: holds each task at most once, since only a wake that set its
-    /// waker's `scheduled` flag comes here.
+    /// dropped). Invariant: only a wake that set the task's `scheduled` flag comes here, so a
+    /// task woken any number of times is here once until it is polled; the race of the module
+    /// docs can add one more entry (a poll for nothing, never a lost wake).
     inbox: Mutex<Option<Vec<TaskKey>>>,
     /// Set after a key is put in the inbox; cleared by the loop before it empties the inbox.
     /// Most turns find it unset and skip the lock.

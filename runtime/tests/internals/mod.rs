@@ -1,6 +1,7 @@
 //! Tests that look inside the runtime (its timer store, its reactor, its task table), which the
-//! integration tests in `runtime/tests/` cannot see. Kept in one module that nothing imports,
-//! so that the modules they inspect keep their one-way dependencies.
+//! integration tests beside this folder cannot see. This file is not one of them: `lib.rs`
+//! compiles it into the crate, under `#[cfg(test)]`, as the module `tests` (`#[path]`), which
+//! nothing imports, so that the modules it inspects keep their one-way dependencies.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -86,7 +87,7 @@ fn per_task_and_per_socket_structures_stay_small() {
     assert_eq!(size_of::<crate::waiters::Waiters>(), 24);
     assert_eq!(size_of::<crate::ids::Source>(), 36);
     // A socket's entry in the reactor: its description, caches and two `Waiters`.
-    assert_eq!(crate::reactor::Reactor::entry_size(), 88);
+    assert_eq!(size_of::<crate::reactor::SourceState>(), 88);
     // The task table's record of a task: a thin pointer to its name, if it has one.
     assert_eq!(crate::observe::record_size(), 48);
 }
