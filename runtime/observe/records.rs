@@ -82,7 +82,8 @@ pub(crate) struct TaskRecord {
     pub(crate) name: Option<Box<Box<str>>>,
     pub(crate) spawned_at: &'static Location<'static>,
     pub(crate) polls: u64,
-    /// Wakes that put the task in the run queue (a wake of a task already queued is not one).
+    /// Wakes that put the task in the run queue (a wake of a task already queued is not one,
+    /// except in the rare race of a local and a remote wake at once: see `waker.rs`).
     pub(crate) wakes: u64,
     /// The task is the one `spawn_blocking` spawned to wait for its job: while it waits, it
     /// waits on the pool (whose threads hold its waker where the runtime cannot see it).
