@@ -89,9 +89,8 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // A fired timer is due: no need to read the clock (one read per sleep, not two).
-        let fired =
-            (self.registration.as_ref()).is_some_and(|(timers, key)| timers.has_fired(*key));
+        // A timer the store has fired is due: no need to read the clock (one read per sleep).
+        let fired = matches!(&self.registration, Some((timers, key)) if timers.has_fired(*key));
         if fired || self.is_elapsed() {
             self.unregister();
             return Poll::Ready(());
